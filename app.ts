@@ -1,0 +1,66 @@
+// fastify-pusher: the whole push hub as one Fastify plugin.
+//
+//   await app.register(pusher, { jwt: { secret }, apiKeys: [key], prefix: '/push' })
+//   app.hub.send(uid, 'hello')
+//
+// The default export is also what `fastify start` loads (npm start); `options` holds
+// the server options it uses then. Options not given fall back to environment
+// variables (README: Configuration).
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { type PusherConfigInput, resolveConfig } from './lib/config.js'
+import { devBanner } from './lib/dev-banner.js'
+import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/auth.js'
+import hubPlugin from './plugins/hub.js'
+import metricsPlugin from './plugins/metrics.js'
+import sendRoutes from './routes/send.js'
+import wsRoute from './routes/ws.js'
+
+export type { AuthenticateFn, Authenticator } from './plugins/auth.js'
+export type { JwtAlgorithm, JwtOptions } from './lib/config.js'
+export { CloseCode } from './lib/close-codes.js'
+export { PusherError } from './lib/errors.js'
+export { Hub } from './lib/hub.js'
+export type { Connection, DisconnectReason } from './lib/connection.js'
+
+export interface PusherOptions extends PusherConfigInput {
+  /** Mounts every route under this path, e.g. '/push' gives '/push/ws', '/push/send'. */
+  prefix?: string
+  /** Replaces JWT authentication of connecting clients. */
+  authenticator?: Authenticator | AuthenticateFn
+}
+
+async function pusher(fastify: FastifyInstance, options: PusherOptions) {
+  const customAuthenticator = options.authenticator !== undefined || fastify.hasDecorator('authenticator')
+  const config = resolveConfig(options, customAuthenticator)
+  for (const warning of config.warnings) fastify.log.warn(`fastify-pusher: ${warning}`)
+
+  // Parts that the host app may use (app.authenticator, app.hub) live on its instance;
+  // the rest is encapsulated so it cannot clash with the host's own plugins.
+  await fastify.register(authPlugin, { config, authenticator: options.authenticator })
+  await fastify.register(hubPlugin, { config })
+  await fastify.register(async function pusherRoutes(scope) {
+    // Metrics first: fastify-metrics' timing hooks only reach routes registered after it.
+    await scope.register(metricsPlugin, { config })
+    await scope.register(wsRoute, { config })
+    await scope.register(sendRoutes, { config })
+  }, { prefix: options.prefix ?? '' })
+
+  if (config.dev) {
+    fastify.addHook('onListen', async function printDevBanner() {
+      const address = this.server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 3000
+      process.stderr.write(devBanner(config, `http://127.0.0.1:${port}${options.prefix ?? ''}`))
+    })
+  }
+}
+
+export default fp(pusher, { fastify: '5.x', name: 'fastify-pusher' })
+
+/** Server options `fastify start --options` uses (npm start). */
+export const options: FastifyServerOptions = {
+  // One log line per request would cost more than the push itself; errors are still logged.
+  disableRequestLogging: true,
+  // Keep-alive sockets of senders are closed at shutdown instead of holding it open.
+  forceCloseConnections: 'idle',
+}

@@ -1,0 +1,13 @@
+// WebSocket close codes the hub sends. 1000-1015 are RFC 6455 codes; 4000-4999 are
+// reserved for applications, so our own reasons live there and a client can tell a
+// slow-consumer cut (reconnect and resync) from a shutdown (reconnect elsewhere).
+export const CloseCode = {
+  /** The server is shutting down; reconnect (to another node) after a short delay. */
+  GOING_AWAY: 1001,
+  /** An inbound frame was larger than `maxInboundBytes` (sent by `ws` itself). */
+  MESSAGE_TOO_BIG: 1009,
+  /** The client read too slowly: its unsent bytes passed `maxBufferedBytes`. */
+  SLOW_CONSUMER: 4008,
+} as const
+
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode]

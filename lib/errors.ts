@@ -1,0 +1,43 @@
+// Every error a sender, a client or an operator can cause, defined once with a code,
+// a status and a message that says what to do (the way Fastify keeps FST_ERR_*).
+import createError from '@fastify/error'
+
+export const PusherError = {
+  // Configuration: thrown at registration, before anything listens.
+  CONFIG: createError('PUSHER_ERR_CONFIG', 'fastify-pusher: %s'),
+
+  // Senders (HTTP API).
+  SENDER_UNAUTHORIZED: createError(
+    'PUSHER_ERR_SENDER_UNAUTHORIZED',
+    'Missing or unknown API key: send "Authorization: Bearer <key>" with a key from PUSHER_API_KEY',
+    401,
+  ),
+  USER_OFFLINE: createError(
+    'PUSHER_ERR_USER_OFFLINE',
+    'User "%s" has no open connection on this hub; nothing was sent (retry when the user is connected)',
+    404,
+  ),
+  MESSAGE_TOO_LARGE: createError(
+    'PUSHER_ERR_MESSAGE_TOO_LARGE',
+    'Message is %d bytes, over the %d-byte limit (maxMessageBytes); split it or raise the limit',
+    413,
+  ),
+  SHUTTING_DOWN: createError(
+    'PUSHER_ERR_SHUTTING_DOWN',
+    'The hub is shutting down; retry against another node',
+    503,
+  ),
+
+  // Connecting clients (GET /ws), answered with 401 before the upgrade.
+  TOKEN_MISSING: createError(
+    'PUSHER_ERR_TOKEN_MISSING',
+    'No token: pass a JWT as ?token=, as "Authorization: Bearer <jwt>", or as a "bearer.<jwt>" WebSocket subprotocol',
+    401,
+  ),
+  TOKEN_INVALID: createError('PUSHER_ERR_TOKEN_INVALID', 'Token rejected (%s): %s', 401),
+  UPGRADE_REQUIRED: createError(
+    'PUSHER_ERR_UPGRADE_REQUIRED',
+    'This route speaks WebSocket only: connect with a WebSocket client',
+    426,
+  ),
+} as const

@@ -1,0 +1,236 @@
+// The hub: who is connected (every connection of every user), how a message reaches
+// them, and the exact `pending` count the Go original exposed. Framework-free: the
+// Fastify plugins wire it in, tests and embedders can drive it directly.
+import { EventEmitter } from 'node:events'
+import { performance } from 'node:perf_hooks'
+import type { WebSocket } from 'ws'
+import { CloseCode } from './close-codes.js'
+import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js'
+import { Heartbeat } from './heartbeat.js'
+
+export interface HubOptions {
+  /** Unsent bytes a connection may hold before it is cut off as a slow consumer. */
+  maxBufferedBytes: number
+  /** How often to ping every connection; 0 turns the heartbeat off. */
+  heartbeatIntervalMs: number
+  /** How long a pinged connection has to answer before it is dropped. */
+  heartbeatTimeoutMs: number
+  /** How long a cut-off slow consumer gets to read its close frame before the socket is destroyed. */
+  closeGraceMs?: number
+}
+
+/** Counters kept as plain numbers on the hot path; the metrics plugin reads them at scrape time. */
+export interface HubStats {
+  connectionsOpened: number
+  disconnects: Record<DisconnectReason, number>
+  /** Sends (unicast or batch items) that reached at least one connection. */
+  messagesDelivered: number
+  /** Sends whose user had no connection that could take them. */
+  messagesOffline: number
+  broadcasts: number
+  /** Frames whose write completed. */
+  framesWritten: number
+  /** Frames whose write failed because the socket went away under them. */
+  framesFailed: number
+}
+
+export interface HubEvents {
+  connect: [connection: Connection]
+  disconnect: [connection: Connection, reason: DisconnectReason]
+}
+
+export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
+  readonly maxBufferedBytes: number
+  readonly stats: HubStats = {
+    connectionsOpened: 0,
+    disconnects: { client_closed: 0, slow_consumer: 0, heartbeat_timeout: 0, shutdown: 0 },
+    messagesDelivered: 0,
+    messagesOffline: 0,
+    broadcasts: 0,
+    framesWritten: 0,
+    framesFailed: 0,
+  }
+  /** Called with each completed write's send-to-write latency in seconds (the metrics plugin sets it). */
+  recordLatency: (seconds: number) => void = () => {}
+
+  private readonly users = new Map<string, Set<Connection>>()
+  private readonly heartbeat: Heartbeat
+  private readonly closeGraceMs: number
+  private openConnections = 0
+  private pendingCount = 0
+  private closing = false
+
+  constructor(options: HubOptions) {
+    super()
+    this.maxBufferedBytes = options.maxBufferedBytes
+    this.closeGraceMs = options.closeGraceMs ?? 1000
+    this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, options.heartbeatTimeoutMs, {
+      connections: () => this.connections(),
+      onTimeout: (connection) => this.drop(connection, 'heartbeat_timeout'),
+    })
+  }
+
+  /** Open connections, every user counted once per connection. */
+  get connectionCount(): number {
+    return this.openConnections
+  }
+
+  /** Frames handed to sockets whose write has not completed yet (the Go original's `pending`). */
+  get pending(): number {
+    return this.pendingCount
+  }
+
+  /** Users with at least one open connection. */
+  get userCount(): number {
+    return this.users.size
+  }
+
+  /** True once close() has begun: new connections must be refused. */
+  get isClosing(): boolean {
+    return this.closing
+  }
+
+  isOnline(uid: string): boolean {
+    return this.users.has(uid)
+  }
+
+  /** Every open connection; a live view, safe to end connections while iterating. */
+  *connections(): IterableIterator<Connection> {
+    for (const set of this.users.values()) yield* set
+  }
+
+  /** Takes an upgraded socket into the hub under `uid`. */
+  add(uid: string, socket: WebSocket): Connection {
+    if (this.closing) throw new Error('hub is closing; refuse the connection before upgrading it')
+    const connection = new Connection(uid, socket, this)
+    let set = this.users.get(uid)
+    if (set === undefined) this.users.set(uid, (set = new Set()))
+    set.add(connection)
+    this.openConnections++
+    this.stats.connectionsOpened++
+    socket.on('close', () => this.end(connection, connection.endReason ?? 'client_closed'))
+    socket.on('pong', () => {
+      connection.awaitingPong = false
+    })
+    this.heartbeat.start()
+    this.emit('connect', connection)
+    return connection
+  }
+
+  /**
+   * Writes `message` to every connection of `uid`. Returns how many connections took
+   * it; 0 means the user is offline (or every connection of theirs was cut off).
+   */
+  send(uid: string, message: string | Buffer): number {
+    const set = this.users.get(uid)
+    let written = 0
+    if (set !== undefined) written = this.writeAll(set, toFrame(message), performance.now())
+    if (written > 0) this.stats.messagesDelivered++
+    else this.stats.messagesOffline++
+    return written
+  }
+
+  /** Writes `message` to every open connection. Returns how many took it. */
+  broadcast(message: string | Buffer): number {
+    const frame = toFrame(message)
+    const sentAt = performance.now()
+    let written = 0
+    for (const set of this.users.values()) written += this.writeAll(set, frame, sentAt)
+    this.stats.broadcasts++
+    return written
+  }
+
+  /**
+   * Closes every connection with 1001 and waits, at most `timeoutMs`, for their queued
+   * frames to flush and the peers to finish the closing handshake; stragglers are
+   * destroyed. Resolves once every connection is gone and `pending` is 0.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.closing = true
+    this.heartbeat.stop()
+    const open = [...this.connections()]
+    if (open.length === 0) return
+    await new Promise<void>((resolve) => {
+      let remaining = open.length
+      const timer = setTimeout(() => {
+        for (const connection of open) connection.socket.terminate()
+      }, timeoutMs)
+      for (const connection of open) {
+        connection.socket.once('close', () => {
+          if (--remaining > 0) return
+          clearTimeout(timer)
+          resolve()
+        })
+        connection.endReason = 'shutdown'
+        connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
+      }
+    })
+  }
+
+  // ConnectionOwner: called by Connection on its write path.
+
+  addPending(count: number): void {
+    this.pendingCount += count
+  }
+
+  onWritten(connection: Connection, sentAt: number, error: Error | null | undefined): void {
+    // An ended connection's pending writes were written off when it ended.
+    if (connection.ended) return
+    connection.pending--
+    this.pendingCount--
+    if (error) {
+      this.stats.framesFailed++
+      return
+    }
+    this.stats.framesWritten++
+    this.recordLatency((performance.now() - sentAt) / 1000)
+  }
+
+  onSlowConsumer(connection: Connection): void {
+    this.drop(connection, 'slow_consumer')
+  }
+
+  private writeAll(set: Set<Connection>, frame: Buffer, sentAt: number): number {
+    let written = 0
+    for (const connection of set) if (connection.write(frame, sentAt)) written++
+    return written
+  }
+
+  /**
+   * Ends a connection the hub gave up on. A slow consumer gets a close frame with its
+   * own code, queued behind what it has not read yet, and `closeGraceMs` to read it;
+   * a peer that stopped answering pings cannot read anything, so it is destroyed.
+   */
+  private drop(connection: Connection, reason: 'slow_consumer' | 'heartbeat_timeout'): void {
+    if (connection.endReason !== undefined) return
+    connection.endReason = reason
+    this.end(connection, reason)
+    const socket = connection.socket
+    if (reason === 'heartbeat_timeout') {
+      socket.terminate()
+      return
+    }
+    socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too many unread bytes')
+    const timer = setTimeout(() => socket.terminate(), this.closeGraceMs)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+  }
+
+  /** Forgets a connection: counts, user map, and the pending writes it will never finish. */
+  private end(connection: Connection, reason: DisconnectReason): void {
+    if (connection.ended) return
+    connection.ended = true
+    this.pendingCount -= connection.pending
+    connection.pending = 0
+    const set = this.users.get(connection.uid)
+    if (set !== undefined && set.delete(connection) && set.size === 0) this.users.delete(connection.uid)
+    this.openConnections--
+    this.stats.disconnects[reason]++
+    if (this.openConnections === 0) this.heartbeat.stop()
+    this.emit('disconnect', connection, reason)
+  }
+}
+
+function toFrame(message: string | Buffer): Buffer {
+  return typeof message === 'string' ? Buffer.from(message) : message
+}

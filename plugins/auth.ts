@@ -1,0 +1,149 @@
+// Who may connect and who may send. Connecting clients go through the `authenticator`
+// decorator (go-pusher's Authenticator interface): JWT by default, replaced by the
+// `authenticator` option or by decorating `authenticator` before registering the hub.
+// Senders present an API key, checked in constant time by @fastify/bearer-auth.
+import fastifyBearerAuth from '@fastify/bearer-auth'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { type AuthFailureReason, hintFor, reasonForJwtError } from '../lib/auth-failures.js'
+import type { PusherConfig, ResolvedJwt } from '../lib/config.js'
+import { PusherError } from '../lib/errors.js'
+import { extractToken } from '../lib/token.js'
+
+/** Decides who a connecting request belongs to; resolves to the user id, or throws to refuse. */
+export type AuthenticateFn = (request: FastifyRequest) => string | Promise<string>
+export interface Authenticator {
+  authenticate: AuthenticateFn
+}
+
+/** Failures counted by reason; `api_key` counts senders turned away. */
+export type AuthFailureCounts = Record<AuthFailureReason | 'api_key', number>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    authenticator: Authenticator
+    /** Runs the authenticator and checks the uid it returns; throws a 401 error with a reason. */
+    authenticateConnection(request: FastifyRequest): Promise<string>
+    /** onRequest hook for sender routes: 401 unless a valid API key is presented. */
+    verifySender: onRequestHookHandler
+    authFailures: AuthFailureCounts
+  }
+  interface FastifyRequest {
+    /** The connecting user's id, set by authenticateConnection. */
+    uid: string
+  }
+}
+
+export interface AuthPluginOptions {
+  config: PusherConfig
+  authenticator?: Authenticator | AuthenticateFn
+}
+
+class AuthFailure extends PusherError.TOKEN_INVALID {
+  constructor(readonly reason: AuthFailureReason, detail?: string) {
+    super(reason, detail ?? hintFor(reason))
+  }
+}
+
+function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): Authenticator {
+  return {
+    authenticate(request) {
+      const token = extractToken({
+        query: request.query,
+        authorization: request.headers.authorization,
+        protocols: request.headers['sec-websocket-protocol'],
+      })
+      if (token === undefined) throw Object.assign(new PusherError.TOKEN_MISSING(), { reason: 'missing_token' })
+      let claims: Record<string, unknown>
+      try {
+        claims = verify(token)
+      } catch (error) {
+        const reason = reasonForJwtError(error)
+        throw new AuthFailure(reason, `${hintFor(reason)} (${(error as Error).message})`)
+      }
+      // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
+      const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
+      if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
+      return uid
+    },
+  }
+}
+
+async function authPlugin(fastify: FastifyInstance, { config, authenticator }: AuthPluginOptions) {
+  if (authenticator !== undefined) {
+    fastify.decorate('authenticator', typeof authenticator === 'function' ? { authenticate: authenticator } : authenticator)
+  } else if (!fastify.hasDecorator('authenticator')) {
+    if (config.jwt === undefined) throw new PusherError.CONFIG('no authenticator and no JWT key')
+    const jwt = config.jwt
+    // @fastify/jwt lives in a child context so its `jwt` decorator never meets the host app's.
+    let verify: ((token: string) => Record<string, unknown>) | undefined
+    await fastify.register(async (child) => {
+      await child.register(fastifyJwt, jwtOptions(jwt))
+      verify = (token) => child.jwt.verify(token)
+    })
+    fastify.decorate('authenticator', jwtAuthenticator((token) => verify!(token)))
+  }
+  if (typeof fastify.authenticator?.authenticate !== 'function') {
+    throw new PusherError.CONFIG('the authenticator must have an authenticate(request) method')
+  }
+
+  const failures: AuthFailureCounts = {
+    missing_token: 0, malformed: 0, bad_signature: 0, algorithm: 0, expired: 0,
+    not_yet_valid: 0, claims: 0, invalid_uid: 0, rejected: 0, api_key: 0,
+  }
+  fastify.decorate('authFailures', failures)
+  fastify.decorateRequest('uid', '')
+
+  fastify.decorate('authenticateConnection', async function authenticateConnection(request: FastifyRequest) {
+    let uid: unknown
+    try {
+      uid = await fastify.authenticator.authenticate(request)
+    } catch (error) {
+      const reason: AuthFailureReason = (error as { reason?: AuthFailureReason }).reason ?? 'rejected'
+      failures[reason]++
+      request.log.info({ reason }, 'connection refused: %s', (error as Error).message)
+      // Our own failures and a custom authenticator's 4xx errors go out as they are;
+      // anything else (a plain Error, a crash) is a refusal, never a 500 to the client.
+      const status = (error as { statusCode?: number }).statusCode
+      if (status !== undefined && status >= 400 && status < 500) throw error
+      throw new AuthFailure('rejected', (error as Error).message || hintFor('rejected'))
+    }
+    if (typeof uid !== 'string' || uid.length === 0 || uid.length > config.maxUidLength) {
+      failures.invalid_uid++
+      throw new AuthFailure('invalid_uid', `${hintFor('invalid_uid')} of at most ${config.maxUidLength} characters`)
+    }
+    return uid
+  })
+
+  let verifyBearer: NonNullable<FastifyInstance['verifyBearerAuth']> | undefined
+  await fastify.register(async (child) => {
+    await child.register(fastifyBearerAuth, { keys: config.apiKeys, addHook: false, verifyErrorLogLevel: 'warn' })
+    verifyBearer = child.verifyBearerAuth
+  })
+  fastify.decorate('verifySender', function verifySender(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
+    verifyBearer!(request, reply, (error) => {
+      if (error === undefined) return done()
+      failures.api_key++
+      reply.header('www-authenticate', 'Bearer realm="fastify-pusher"')
+      done(new PusherError.SENDER_UNAUTHORIZED())
+    })
+  })
+}
+
+function jwtOptions(jwt: ResolvedJwt) {
+  return {
+    // A public key alone puts @fastify/jwt in verify-only mode: the hub never signs.
+    secret: typeof jwt.key === 'string' && jwt.algorithms.every((a) => a.startsWith('HS')) ? jwt.key : { public: jwt.key },
+    verify: {
+      algorithms: jwt.algorithms,
+      // Verified tokens are cached (as the floor does), so a reconnect storm with the
+      // same tokens costs one signature check per token, not per connection.
+      cache: true,
+      ...(jwt.issuer !== undefined && { allowedIss: jwt.issuer }),
+      ...(jwt.audience !== undefined && { allowedAud: jwt.audience }),
+    },
+  }
+}
+
+export default fp(authPlugin, { fastify: '5.x', name: 'pusher-auth' })

@@ -1,0 +1,35 @@
+// GET /metrics: fastify-metrics (HTTP route histograms, process metrics) plus the hub's
+// own metrics, all in a registry of this instance's own, so two hubs in one process,
+// or a host app with its own prom-client metrics, never collide.
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify'
+import fp from 'fastify-plugin'
+import fastifyMetricsModule, { type IMetricsPluginOptions } from 'fastify-metrics'
+import * as promClient from 'prom-client'
+import type { PusherConfig } from '../lib/config.js'
+import { registerHubMetrics } from '../lib/metrics.js'
+
+// fastify-metrics is CommonJS with `exports.default`; from ESM the plugin sits one level down.
+const fastifyMetrics = (fastifyMetricsModule as unknown as { default: FastifyPluginCallback<Partial<IMetricsPluginOptions>> }).default
+
+export interface MetricsPluginOptions {
+  config: PusherConfig
+}
+
+async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPluginOptions) {
+  if (config.metrics === false) return
+  const registry = new promClient.Registry()
+  const registers = [registry]
+  await fastify.register(fastifyMetrics, {
+    // fastify-metrics serves `client.register`; hand it a client whose register is ours.
+    promClient: { ...promClient, register: registry },
+    endpoint: config.metrics.endpoint,
+    defaultMetrics: { enabled: config.metrics.defaultMetrics, register: registry },
+    routeMetrics: {
+      enabled: { histogram: true, summary: false },
+      overrides: { histogram: { registers, buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] } },
+    },
+  })
+  registerHubMetrics(registry, fastify.hub, fastify.authFailures)
+}
+
+export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-auth'] })

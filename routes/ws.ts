@@ -1,0 +1,67 @@
+// GET /ws: authenticate first, answer 401 before any upgrade, then hand the socket to
+// the hub. go-pusher clients connect unchanged with ?token=<jwt>.
+import websocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { WebSocket } from 'ws'
+import type { PusherConfig } from '../lib/config.js'
+import { PusherError } from '../lib/errors.js'
+import { selectProtocol } from '../lib/token.js'
+
+export interface WsRouteOptions {
+  config: PusherConfig
+}
+
+async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
+  await fastify.register(websocket, {
+    options: {
+      // Inbound frames are not used by the hub; a small bound keeps a client from
+      // making it buffer much (ws closes such a connection with 1009).
+      maxPayload: config.maxInboundBytes,
+      // The hub tracks connections itself; a second Set in ws would cost memory per socket.
+      clientTracking: false,
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => selectProtocol(protocols),
+    },
+    // The hub plugin closes connections (1001, bounded flush); here only stop the server.
+    preClose(done) {
+      fastify.websocketServer.close()
+      done()
+    },
+  })
+
+  fastify.route({
+    method: 'GET',
+    url: '/ws',
+    onRequest: async (request: FastifyRequest) => {
+      if (!request.ws) throw new PusherError.UPGRADE_REQUIRED()
+      if (fastify.hub.isClosing) throw new PusherError.SHUTTING_DOWN()
+      request.uid = await fastify.authenticateConnection(request)
+    },
+    handler: async () => {
+      throw new PusherError.UPGRADE_REQUIRED()
+    },
+    wsHandler: (socket: WebSocket, request: FastifyRequest) => {
+      // @fastify/websocket's error listener closes over the request and reply, which
+      // would keep them alive as long as the socket; swap it for one that does not.
+      socket.removeAllListeners('error')
+      socket.on('error', onSocketError)
+      if (fastify.hub.isClosing) {
+        socket.close(1001, 'server shutting down')
+        return
+      }
+      fastify.hub.add(request.uid, socket)
+    },
+  })
+}
+
+// Protocol errors (a frame over maxInboundBytes, bad UTF-8) already make ws close the
+// connection with the right code; the hub learns of it through 'close'.
+function onSocketError(): void {}
+
+export default fp(wsRoute, {
+  fastify: '5.x',
+  name: 'pusher-ws-route',
+  dependencies: ['pusher-auth', 'pusher-hub'],
+  encapsulate: true,
+})

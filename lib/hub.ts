@@ -59,6 +59,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private openConnections = 0
   private pendingCount = 0
   private closing = false
+  private drainWaiters: Array<() => void> = []
 
   constructor(options: HubOptions) {
     super()
@@ -88,6 +89,12 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   /** True once close() has begun: new connections must be refused. */
   get isClosing(): boolean {
     return this.closing
+  }
+
+  /** Resolves once `pending` is 0: every handed-over frame written, or its connection gone. */
+  drained(): Promise<void> {
+    if (this.pendingCount === 0) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
   }
 
   isOnline(uid: string): boolean {
@@ -178,6 +185,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     if (connection.ended) return
     connection.pending--
     this.pendingCount--
+    if (this.pendingCount === 0 && this.drainWaiters.length > 0) this.wakeDrainWaiters()
     if (error) {
       this.stats.framesFailed++
       return
@@ -222,12 +230,19 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     connection.ended = true
     this.pendingCount -= connection.pending
     connection.pending = 0
+    if (this.pendingCount === 0 && this.drainWaiters.length > 0) this.wakeDrainWaiters()
     const set = this.users.get(connection.uid)
     if (set !== undefined && set.delete(connection) && set.size === 0) this.users.delete(connection.uid)
     this.openConnections--
     this.stats.disconnects[reason]++
     if (this.openConnections === 0) this.heartbeat.stop()
     this.emit('disconnect', connection, reason)
+  }
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const resolve of waiters) resolve()
   }
 }
 

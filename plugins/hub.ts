@@ -1,5 +1,5 @@
-// Puts the hub on the instance (`fastify.hub`) and ties its life to the server's:
-// on close, every connection gets 1001 and a bounded time to flush before it is cut.
+// Puts the hub on the instance (`fastify.hub`). At shutdown the WebSocket route closes
+// its connections (1001, bounded flush: Hub.close), once upgrades have stopped.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config.js'
@@ -26,15 +26,9 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
   hub.on('disconnect', (connection, reason) => {
     if (reason === 'slow_consumer' || reason === 'heartbeat_timeout') {
       fastify.log.warn({ uid: connection.uid, reason }, 'connection dropped')
+    } else if (reason === 'shutdown' && hub.connectionCount === 0) {
+      fastify.log.info('every connection closed for shutdown')
     }
-  })
-
-  // preClose, not onClose: the HTTP server's close waits for upgraded sockets too, so
-  // they must be closed before it, or shutdown would wait for every client to leave.
-  fastify.addHook('preClose', async () => {
-    const open = hub.connectionCount
-    await hub.close(config.shutdownTimeoutMs)
-    if (open > 0) fastify.log.info({ closed: open }, 'closed every connection with 1001')
   })
 }
 

@@ -26,9 +26,11 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
     defaultMetrics: { enabled: config.metrics.defaultMetrics, register: registry },
     routeMetrics: {
       enabled: { histogram: true, summary: false },
-      overrides: { histogram: { registers, buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] } },
+      // fastify-metrics creates the summary even when it is off; keep it out of the global registry too.
+      overrides: { histogram: { registers, buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] }, summary: { registers } },
     },
   })
+  registry.removeSingleMetric('http_request_summary_seconds')
   registerHubMetrics(registry, fastify.hub, fastify.authFailures)
 }
 

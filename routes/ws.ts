@@ -23,10 +23,14 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
       perMessageDeflate: false,
       handleProtocols: (protocols) => selectProtocol(protocols),
     },
-    // The hub plugin closes connections (1001, bounded flush); here only stop the server.
+    // Shutdown of the connections happens here rather than in the hub plugin because
+    // @fastify/websocket stops listening for upgrades just before this hook: a client
+    // that tries to connect while the hub drains then gets a plain HTTP 503 whose
+    // socket Node closes, instead of a half-handled upgrade that would hold the
+    // server's close open.
     preClose(done) {
       fastify.websocketServer.close()
-      done()
+      fastify.hub.close(config.shutdownTimeoutMs).then(() => done(), done)
     },
   })
 

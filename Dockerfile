@@ -1,0 +1,35 @@
+# fastify-pusher hub image.
+#
+#   docker build -t fastify-pusher .
+#   docker run --rm -p 3000:3000 -e JWT_SECRET=... -e PUSHER_API_KEY=... fastify-pusher
+#
+# `npm start` compiles TypeScript before starting, so it needs the dev dependencies.
+# The image compiles once at build time instead and starts fastify-cli directly,
+# which lets the runtime stage carry production dependencies only.
+
+# ---- build: install everything, compile TypeScript to dist/, drop dev dependencies
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# Dependencies first: this layer is reused until package*.json change.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# ---- runtime
+FROM node:20-bookworm-slim
+# Set only here: `npm ci` with NODE_ENV=production would skip TypeScript. Production
+# also makes the hub refuse PUSHER_DEV (throwaway secrets).
+ENV NODE_ENV=production
+# Inside a container the hub must listen on every interface, not only loopback.
+ENV FASTIFY_ADDRESS=0.0.0.0
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+USER node
+EXPOSE 3000
+# Same flags as `npm start`, without the build step. Configure with environment
+# variables: JWT_SECRET and PUSHER_API_KEY (required), PORT (default 3000), and the
+# others in the README's configuration table.
+CMD ["node_modules/.bin/fastify", "start", "--options", "--close-grace-delay", "10000", "-l", "info", "dist/app.js"]

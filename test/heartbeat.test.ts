@@ -1,0 +1,35 @@
+// The server pings; a peer that stops answering is dropped, one that answers stays.
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { after, before, test } from 'node:test'
+import { connectAs, metrics, startHub, type TestHub } from './helpers.js'
+
+let hub: TestHub
+before(async () => {
+  hub = await startHub({ heartbeat: { intervalMs: 100, timeoutMs: 50 } })
+})
+after(() => hub.app.close())
+
+test('a peer that does not answer pings is dropped; a peer that answers stays', async () => {
+  const lively = await connectAs(hub, 'lively')
+  // autoPong off: the client receives pings and never answers, like a peer whose network vanished.
+  const silent = await connectAs(hub, 'silent', { autoPong: false })
+  const silentClosed = silent.closed()
+
+  const [dropped, reason] = await once(hub.app.hub, 'disconnect')
+  assert.equal(dropped.uid, 'silent')
+  assert.equal(reason, 'heartbeat_timeout')
+  // It was destroyed, not closed politely: a dead peer could not answer a close frame.
+  assert.equal((await silentClosed).code, 1006)
+
+  // Three more heartbeat rounds later the answering peer is still connected.
+  for (let round = 0; round < 3; round++) await once(lively.ws, 'ping')
+  assert.equal(hub.app.hub.isOnline('lively'), true)
+
+  await hub.app.hub.drained()
+  const series = await metrics(hub)
+  assert.equal(series.get('pusher_disconnects_total{reason="heartbeat_timeout"}'), 1)
+  assert.equal(series.get('connections'), 1)
+  assert.equal(series.get('pending'), 0)
+  await lively.close()
+})

@@ -6,7 +6,7 @@
 // The default export is also what `fastify start` loads (npm start); `options` holds
 // the server options it uses then. Options not given fall back to environment
 // variables (README: Configuration).
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import fp from 'fastify-plugin'
 import { type PusherConfigInput, resolveConfig } from './lib/config.js'
 import { devBanner } from './lib/dev-banner.js'
@@ -57,10 +57,20 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
 
 export default fp(pusher, { fastify: '5.x', name: 'fastify-pusher' })
 
+/**
+ * A log line per request would cost more than the push itself, so request logging is
+ * off; but turning it off in Fastify also silences the default handler's 5xx lines,
+ * and those an operator needs. (4xx refusals are logged where they are decided.)
+ */
+class ServerErrorsOnly extends LogController {
+  override defaultErrorLog(...[error, request, reply]: Parameters<LogController['defaultErrorLog']>): void {
+    if (reply.statusCode >= 500) reply.log.error({ req: request, res: reply, err: error }, error?.message)
+  }
+}
+
 /** Server options `fastify start --options` uses (npm start). */
 export const options: FastifyServerOptions = {
-  // One log line per request would cost more than the push itself; errors are still logged.
-  disableRequestLogging: true,
+  logController: new ServerErrorsOnly({ disableRequestLogging: true }),
   // Keep-alive sockets of senders are closed at shutdown instead of holding it open.
   forceCloseConnections: 'idle',
 }

@@ -3,7 +3,7 @@
 // `authenticator` option or by decorating `authenticator` before registering the hub.
 // Senders present an API key, checked in constant time by @fastify/bearer-auth.
 import fastifyBearerAuth from '@fastify/bearer-auth'
-import fastifyJwt from '@fastify/jwt'
+import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { type AuthFailureReason, hintFor, reasonForJwtError } from '../lib/auth-failures.js'
@@ -76,11 +76,13 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   } else if (!fastify.hasDecorator('authenticator')) {
     if (config.jwt === undefined) throw new PusherError.CONFIG('no authenticator and no JWT key')
     const jwt = config.jwt
-    // @fastify/jwt lives in a child context so its `jwt` decorator never meets the host app's.
+    // @fastify/jwt lives in a child context under its own namespace and request
+    // decorator names, so it never meets a host app's own @fastify/jwt.
     let verify: ((token: string) => Record<string, unknown>) | undefined
     await fastify.register(async (child) => {
       await child.register(fastifyJwt, jwtOptions(jwt))
-      verify = (token) => child.jwt.verify(token)
+      const verifier = (child.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]!
+      verify = (token) => verifier.verify(token)
     })
     fastify.decorate('authenticator', jwtAuthenticator((token) => verify!(token)))
   }
@@ -131,8 +133,15 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   })
 }
 
+const JWT_NAMESPACE = 'pusher'
+
 function jwtOptions(jwt: ResolvedJwt) {
   return {
+    namespace: JWT_NAMESPACE,
+    decoratorName: 'pusherJwtUser',
+    jwtVerify: 'pusherJwtVerify',
+    jwtDecode: 'pusherJwtDecode',
+    jwtSign: 'pusherJwtSign',
     // A public key alone puts @fastify/jwt in verify-only mode: the hub never signs.
     secret: typeof jwt.key === 'string' && jwt.algorithms.every((a) => a.startsWith('HS')) ? jwt.key : { public: jwt.key },
     verify: {

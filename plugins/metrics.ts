@@ -31,6 +31,11 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
     },
   })
   registry.removeSingleMetric('http_request_summary_seconds')
+  // prom-client exports these gauges with a counter's `_total` suffix, which
+  // `promtool check metrics` rejects; nodejs_active_handles etc. carry the same facts.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(name)
+  }
   registerHubMetrics(registry, fastify.hub, fastify.authFailures)
 }
 

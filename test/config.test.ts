@@ -1,0 +1,68 @@
+// Start-up configuration: what an operator gets told when something is missing or
+// wrong, and that options, environment variables and defaults combine as documented.
+import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
+import { test } from 'node:test'
+import Fastify from 'fastify'
+import pusher from '../app.js'
+import { DEFAULT_LIMITS, resolveConfig } from '../lib/config.js'
+
+const secret = 'x'.repeat(32)
+const key = 'k'.repeat(20)
+const refused = (pattern: RegExp) => (error: unknown) => {
+  assert.equal((error as { code: string }).code, 'PUSHER_ERR_CONFIG')
+  assert.match((error as Error).message, pattern)
+  return true
+}
+
+test('registration without a JWT key or without an API key fails and names what to set', async () => {
+  await assert.rejects(async () => { await Fastify().register(pusher, { apiKeys: [key], env: {} }).ready() }, refused(/JWT_SECRET.*JWT_PUBLIC_KEY.*PUSHER_DEV=true/))
+  await assert.rejects(async () => { await Fastify().register(pusher, { jwt: { secret }, env: {} }).ready() }, refused(/PUSHER_API_KEY/))
+})
+
+test('environment variables fill in what options leave out; options win over them', () => {
+  const env = { JWT_SECRET: secret, PUSHER_API_KEY: `${key}, second-key-second-key`, PUSHER_MAX_MESSAGE_BYTES: '2048', PUSHER_HEARTBEAT_INTERVAL_MS: '30000' }
+  const fromEnv = resolveConfig({ env }, false)
+  assert.equal(fromEnv.jwt?.key, secret)
+  assert.deepEqual(fromEnv.jwt?.algorithms, ['HS256'])
+  assert.deepEqual(fromEnv.apiKeys, [key, 'second-key-second-key'])
+  assert.equal(fromEnv.maxMessageBytes, 2048)
+  assert.equal(fromEnv.heartbeatIntervalMs, 30_000)
+  assert.equal(fromEnv.maxBufferedBytes, DEFAULT_LIMITS.maxBufferedBytes)
+
+  const overridden = resolveConfig({ env, maxMessageBytes: 512, apiKeys: ['option-key-option-key'] }, false)
+  assert.equal(overridden.maxMessageBytes, 512)
+  assert.deepEqual(overridden.apiKeys, ['option-key-option-key'])
+})
+
+test('malformed values are refused with the variable or option named', () => {
+  assert.throws(() => resolveConfig({ env: { JWT_SECRET: secret, PUSHER_API_KEY: key, PUSHER_MAX_MESSAGE_BYTES: 'lots' } }, false), refused(/PUSHER_MAX_MESSAGE_BYTES/))
+  assert.throws(() => resolveConfig({ jwt: { secret }, apiKeys: [key], maxBufferedBytes: 10, env: {} }, false), refused(/maxBufferedBytes must be >= 1024/))
+  assert.throws(() => resolveConfig({ jwt: { secret }, apiKeys: [key], heartbeat: { intervalMs: 1000, timeoutMs: 1000 }, env: {} }, false), refused(/timeoutMs must be shorter than intervalMs/))
+})
+
+test('algorithms are pinned: no "none", no asymmetric algorithm with a shared secret, none that the key cannot verify', () => {
+  const base = { apiKeys: [key], env: {} }
+  assert.throws(() => resolveConfig({ ...base, jwt: { secret, algorithms: ['none' as 'HS256'] } }, false), refused(/"none" is not supported/))
+  assert.throws(() => resolveConfig({ ...base, jwt: { secret, algorithms: ['RS256'] } }, false), refused(/secret can only verify HS256/))
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  assert.deepEqual(resolveConfig({ ...base, jwt: { publicKey: rsa } }, false).jwt?.algorithms, ['RS256'])
+  assert.throws(() => resolveConfig({ ...base, jwt: { publicKey: rsa, algorithms: ['HS256'] } }, false), refused(/HS256 does not fit the public key/))
+  assert.throws(() => resolveConfig({ ...base, jwt: { publicKey: 'not a key' } }, false), refused(/not a PEM public key/))
+  assert.throws(() => resolveConfig({ ...base, jwt: { secret, publicKey: rsa } }, false), refused(/not both/))
+})
+
+test('development mode generates what is missing, says so, and is refused in production', () => {
+  const dev = resolveConfig({ env: { PUSHER_DEV: 'true' } }, false)
+  assert.equal(dev.dev, true)
+  assert.ok(dev.generated.jwtSecret && dev.generated.jwtSecret.length >= 32)
+  assert.ok(dev.generated.apiKey && dev.apiKeys.includes(dev.generated.apiKey))
+  // What is set stays as set.
+  assert.equal(resolveConfig({ env: { PUSHER_DEV: 'true', JWT_SECRET: secret } }, false).jwt?.key, secret)
+  assert.throws(() => resolveConfig({ env: { PUSHER_DEV: 'true', NODE_ENV: 'production' } }, false), refused(/refused when NODE_ENV=production/))
+})
+
+test('a short secret or key is accepted (go-pusher used "secret") but warned about', () => {
+  const config = resolveConfig({ jwt: { secret: 'secret' }, apiKeys: ['short'], env: {} }, false)
+  assert.equal(config.warnings.length, 2)
+})

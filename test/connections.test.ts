@@ -86,3 +86,18 @@ test('hub.send and hub.broadcast work for code that embeds the hub', async () =>
   assert.deepEqual(await erin.received(1), ['direct'])
   await erin.close()
 })
+
+test('a client that dies abruptly mid-stream is forgotten and its unwritten frames leave pending at 0', async () => {
+  const doomed = await connectAs(hub, 'doomed')
+  const gone = once(hub.app.hub, 'disconnect')
+  for (let i = 0; i < 200; i++) hub.app.hub.send('doomed', Buffer.alloc(16 * 1024, 'z'))
+  // No close frame, no FIN handshake: the TCP connection is simply destroyed.
+  doomed.ws.terminate()
+  const [, reason] = await gone
+  assert.equal(reason, 'client_closed')
+  await hub.app.hub.drained()
+  const series = await metrics(hub)
+  assert.equal(series.get('pending'), 0)
+  assert.equal(series.get('connections'), 0)
+  assert.equal((await post(hub, '/send', { uid: 'doomed', message: 'x' })).status, 404)
+})

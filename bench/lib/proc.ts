@@ -1,0 +1,23 @@
+// Reading another process's CPU time and memory from /proc, the way DESIGN.md §5
+// measures: the server's own cost, whatever the load generator spends.
+import { readFileSync } from 'node:fs'
+
+// USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every Linux we run on.
+const TICKS_PER_SECOND = 100
+
+/** The process's user + system CPU time, all threads, in microseconds. */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return (ticks * 1e6) / TICKS_PER_SECOND
+}
+
+/** Resident memory in kilobytes (VmRSS from /proc/<pid>/status). */
+export function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status)
+  if (match === null) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(match[1])
+}

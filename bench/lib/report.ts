@@ -1,0 +1,62 @@
+// The results table: each figure's median over the runs, for each server, and
+// fastify-pusher's ratio to the floor with the issue's target next to it.
+import { median } from './stats.js'
+
+export type RunResult = Record<string, number | Record<string, number>>
+
+interface Figure {
+  label: string
+  /** Path into a run's result, e.g. 'pacedLatencyMs.p50'. */
+  path: string
+  digits: number
+  /** Target for fastify-pusher, as text, where issue #3 sets one. */
+  target?: string
+}
+
+const FIGURES: Figure[] = [
+  { label: 'handshake, server CPU µs', path: 'handshakeCpuUs', digits: 0, target: '≤ 1.1× floor' },
+  { label: 'unicast, server CPU µs / message', path: 'unicastCpuUs', digits: 1, target: '≤ 0.9× floor (1.0× at least)' },
+  { label: 'unicast, messages / s (informational)', path: 'unicastPerSecond', digits: 0 },
+  { label: 'unicast latency p50 ms', path: 'unicastLatencyMs.p50', digits: 2 },
+  { label: 'unicast latency p99 ms', path: 'unicastLatencyMs.p99', digits: 2 },
+  { label: 'unicast latency max ms', path: 'unicastLatencyMs.max', digits: 2 },
+  { label: 'paced 2,000/s latency p50 ms', path: 'pacedLatencyMs.p50', digits: 3, target: '≤ 0.5 ms' },
+  { label: 'paced 2,000/s latency p99 ms', path: 'pacedLatencyMs.p99', digits: 2, target: '≤ floor' },
+  { label: 'paced 2,000/s latency max ms', path: 'pacedLatencyMs.max', digits: 2 },
+  { label: 'generator event-loop delay p99 ms (paced)', path: 'generatorDelayMs.p99', digits: 2 },
+  { label: 'fanout, server CPU ns / delivery', path: 'fanoutCpuNs', digits: 0, target: '≤ 1.0× floor' },
+  { label: 'burst fanout, server CPU ns / delivery', path: 'burstFanoutCpuNs', digits: 0, target: '≤ 0.5× floor burst' },
+  { label: 'batch, server CPU µs / message', path: 'batchCpuUs', digits: 2, target: '≤ 0.3× floor unicast' },
+  { label: 'idle memory, KB / connection', path: 'idleKbPerConnection', digits: 2, target: '< 4.5 KB' },
+  { label: 'scale: connections held', path: 'scaleHeld', digits: 0 },
+  { label: 'scale: one broadcast to all, ms', path: 'scaleBroadcastMs', digits: 0 },
+  { label: 'scale: server RSS MB', path: 'scaleRssMb', digits: 0 },
+]
+
+function pick(run: RunResult, path: string): number {
+  let value: unknown = run
+  for (const key of path.split('.')) value = (value as Record<string, unknown> | undefined)?.[key]
+  return typeof value === 'number' ? value : Number.NaN
+}
+
+export function medianOf(runs: RunResult[], path: string): number {
+  return median(runs.map((run) => pick(run, path)))
+}
+
+export function formatTable(runs: Record<string, RunResult[]>, names: Record<string, string>): string {
+  const keys = Object.keys(runs)
+  const hasFloor = 'floor' in runs && 'pusher' in runs
+  const head = ['figure', ...keys.map((key) => names[key] ?? key), ...(hasFloor ? ['pusher ÷ floor', 'target'] : [])]
+  const rows = FIGURES.map(({ label, path, digits, target }) => {
+    const values = keys.map((key) => medianOf(runs[key]!, path))
+    const cells = values.map((value) => (Number.isFinite(value) ? value.toFixed(digits) : '—'))
+    if (!hasFloor) return [label, ...cells]
+    const pusher = medianOf(runs.pusher!, path)
+    // Batch has no floor figure of its own: its target is against the floor's unicast.
+    const floor = medianOf(runs.floor!, path === 'batchCpuUs' ? 'unicastCpuUs' : path)
+    const ratio = Number.isFinite(pusher / floor) ? `${(pusher / floor).toFixed(2)}×` : '—'
+    return [label, ...cells, ratio, target ?? '']
+  })
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
+}

@@ -1,0 +1,227 @@
+// The load generator: one process, pinned to its own core by bench/run.ts, driving any
+// go-pusher-protocol server (or the socket.io hub) through the phases of issue #3 and
+// printing one JSON object of figures. The server's CPU and memory are read from /proc.
+//
+//   node --import tsx bench/loadgen.ts --url http://127.0.0.1:8182 --pid 1234 [--protocol ws|socketio]
+//
+// Kept lean on purpose: timestamps are taken in the message handler, latencies go to
+// preallocated arrays, payloads are parsed without decoding, so the generator's own
+// pauses stay small next to what it measures.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
+import { Pool } from 'undici'
+import { type BenchClient, leadingNumber, openClients, type Protocol } from './lib/clients.js'
+import { cpuMicros, rssKb } from './lib/proc.js'
+import { summarize } from './lib/stats.js'
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    pid: { type: 'string' },
+    protocol: { type: 'string', default: 'ws' },
+    'api-key': { type: 'string', default: '' },
+    secret: { type: 'string', default: 'secret' },
+    batch: { type: 'boolean', default: false },
+    connections: { type: 'string', default: '2000' },
+    unicast: { type: 'string', default: '20000' },
+    'paced-rate': { type: 'string', default: '2000' },
+    'paced-seconds': { type: 'string', default: '5' },
+    broadcasts: { type: 'string', default: '50' },
+    'batch-calls': { type: 'string', default: '200' },
+    idle: { type: 'string', default: '5000' },
+    scale: { type: 'string', default: '20000' },
+    // Which phases to run (handshakes always runs: the others need its connections).
+    phases: { type: 'string', default: 'unicast,paced,fanout,batch,idle,scale' },
+  },
+})
+const base = args.url!
+const pid = Number(args.pid)
+const protocol = args.protocol as Protocol
+const N = Number(args.connections)
+const M = Number(args.unicast)
+const PAYLOAD = 100
+const log = (message: string) => process.stderr.write(`[loadgen ${protocol} ${base}] ${message}\n`)
+
+const sign = createSigner({ key: args.secret!, algorithm: 'HS256' })
+const tokens = (from: number, count: number) => Array.from({ length: count }, (_, i) => sign({ uid: `u${from + i}` }))
+const pool = new Pool(base, { connections: 32, pipelining: 1 })
+const FORM = 'application/x-www-form-urlencoded'
+const headers = { 'content-type': FORM, authorization: `Bearer ${args['api-key']}` }
+const jsonHeaders = { 'content-type': 'application/json', authorization: `Bearer ${args['api-key']}` }
+const padding = 'x'.repeat(PAYLOAD)
+const payload = (seq: number) => `${seq}-${padding}`.slice(0, PAYLOAD)
+
+// --- receiving: one handler for every client, switched by phase -------------------
+let received = 0
+let expected = 0
+let wake: (() => void) | undefined
+let sentAt = new Float64Array(0)
+let latency = new Float64Array(0)
+let timing = false
+
+function onMessage(data: Buffer | string): void {
+  if (timing) {
+    const now = performance.now()
+    const seq = leadingNumber(data)
+    latency[seq] = now - sentAt[seq]!
+  }
+  if (++received === expected && wake) wake()
+}
+
+function deliveries(count: number): Promise<void> {
+  expected += count
+  if (received >= expected) return Promise.resolve()
+  return new Promise((resolve) => { wake = resolve })
+}
+
+async function post(path: string, body: string, json = false): Promise<void> {
+  const response = await pool.request({ method: 'POST', path, headers: json ? jsonHeaders : headers, body })
+  await response.body.dump()
+  if (response.statusCode !== 200) throw new Error(`${path} answered ${response.statusCode}`)
+}
+
+/** Server CPU spent while `work` runs, after the server has settled. */
+async function serverCpu(work: () => Promise<void>): Promise<{ cpuUs: number; ms: number }> {
+  await sleep(300)
+  const cpu = cpuMicros(pid)
+  const start = performance.now()
+  await work()
+  return { cpuUs: cpuMicros(pid) - cpu, ms: performance.now() - start }
+}
+
+const clients: BenchClient[] = []
+const randomUser = () => Math.floor(Math.random() * N)
+
+// --- phases -------------------------------------------------------------------------
+async function handshakes() {
+  const batch = tokens(0, N)
+  const { cpuUs } = await serverCpu(async () => { clients.push(...await openClients(base, protocol, batch, onMessage)) })
+  return { handshakeCpuUs: cpuUs / N }
+}
+
+async function unicast() {
+  sentAt = new Float64Array(M)
+  latency = new Float64Array(M)
+  timing = true
+  let next = 0
+  const worker = async () => {
+    while (next < M) {
+      const seq = next++
+      sentAt[seq] = performance.now()
+      await post('/send', `uid=u${randomUser()}&message=${payload(seq)}`)
+    }
+  }
+  const { cpuUs, ms } = await serverCpu(async () => {
+    const arrived = deliveries(M)
+    await Promise.all(Array.from({ length: 32 }, worker))
+    await arrived
+  })
+  timing = false
+  return { unicastCpuUs: cpuUs / M, unicastPerSecond: (M / ms) * 1000, unicastLatencyMs: summarize(latency, M) }
+}
+
+async function paced() {
+  const rate = Number(args['paced-rate'])
+  const total = rate * Number(args['paced-seconds'])
+  sentAt = new Float64Array(total)
+  latency = new Float64Array(total)
+  timing = true
+  const loop = monitorEventLoopDelay({ resolution: 1 })
+  await sleep(300)
+  loop.enable()
+  const arrived = deliveries(total)
+  const start = performance.now()
+  let sent = 0
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000))
+    while (sent < due) {
+      const seq = sent++
+      sentAt[seq] = performance.now()
+      post('/send', `uid=u${randomUser()}&message=${payload(seq)}`).catch((error) => log(String(error)))
+    }
+    await sleep(1)
+  }
+  await arrived
+  loop.disable()
+  timing = false
+  return {
+    pacedLatencyMs: summarize(latency, total),
+    // The generator's own event-loop delay: how much of the latency is the generator's pauses.
+    generatorDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
+  }
+}
+
+async function fanout() {
+  const B = Number(args.broadcasts)
+  const C = clients.length
+  const sequential = await serverCpu(async () => {
+    for (let b = 0; b < B; b++) {
+      const arrived = deliveries(C)
+      await post('/broadcast', `message=${payload(b)}`)
+      await arrived
+    }
+  })
+  const burst = await serverCpu(async () => {
+    const arrived = deliveries(B * C)
+    await Promise.all(Array.from({ length: B }, (_, b) => post('/broadcast', `message=${payload(b)}`)))
+    await arrived
+  })
+  return { fanoutCpuNs: (sequential.cpuUs * 1000) / (B * C), burstFanoutCpuNs: (burst.cpuUs * 1000) / (B * C) }
+}
+
+async function batch() {
+  const calls = Number(args['batch-calls'])
+  const bodies = Array.from({ length: calls }, (_, call) => JSON.stringify({
+    messages: Array.from({ length: 100 }, (_, i) => ({ uid: `u${randomUser()}`, message: payload(call * 100 + i) })),
+  }))
+  let next = 0
+  const { cpuUs } = await serverCpu(async () => {
+    const arrived = deliveries(calls * 100)
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < calls) await post('/send/batch', bodies[next++]!, true)
+    }))
+    await arrived
+  })
+  return { batchCpuUs: cpuUs / (calls * 100) }
+}
+
+async function idleMemory() {
+  const K = Number(args.idle)
+  const batch = tokens(clients.length, K)
+  await sleep(1000)
+  const before = rssKb(pid)
+  clients.push(...await openClients(base, protocol, batch, onMessage))
+  // Let the server finish with the handshakes' garbage before reading its memory.
+  await sleep(3000)
+  return { idleKbPerConnection: (rssKb(pid) - before) / K }
+}
+
+async function scale() {
+  const target = Number(args.scale)
+  const missing = Math.max(0, target - clients.length)
+  clients.push(...await openClients(base, protocol, tokens(clients.length, missing), onMessage))
+  const held = clients.length
+  const start = performance.now()
+  const arrived = deliveries(held)
+  await post('/broadcast', `message=${payload(0)}`)
+  await arrived
+  return { scaleHeld: held, scaleBroadcastMs: performance.now() - start, scaleRssMb: rssKb(pid) / 1024 }
+}
+
+const wanted = new Set(['handshakes', ...args.phases!.split(',')])
+if (!args.batch) wanted.delete('batch')
+const results: Record<string, unknown> = {}
+for (const [name, phase] of [
+  ['handshakes', handshakes], ['unicast', unicast], ['paced', paced], ['fanout', fanout],
+  ['batch', batch], ['idle', idleMemory], ['scale', scale],
+] as const) {
+  if (!wanted.has(name)) continue
+  log(name)
+  Object.assign(results, await phase())
+}
+for (const client of clients) client.close()
+await pool.close()
+process.stdout.write(`${JSON.stringify(results)}\n`)
+process.exit(0)

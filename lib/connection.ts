@@ -1,7 +1,12 @@
-// One WebSocket connection's life inside the hub: its user, what it still owes the
-// wire (pending writes), and whether it answered the last heartbeat ping.
-// The hub (hub.ts) decides when a connection starts and ends; this file only tracks
-// the per-connection state and the write path.
+// One WebSocket connection's life inside the hub: its user, the frames queued for it,
+// and whether it answered the last heartbeat ping. The hub (hub.ts) decides when a
+// connection starts and ends; this file owns the write path.
+//
+// Frames are not written one by one as they are sent: they queue on the connection and
+// the hub flushes every queue once per event-loop turn (setImmediate), so a burst of
+// messages to one socket leaves in one syscall. Frames are prebuilt (frame.ts) and go
+// straight to the TCP socket under `ws`, in order with the control frames `ws` writes.
+import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
 
 export type DisconnectReason =
@@ -13,17 +18,18 @@ export type DisconnectReason =
 /** What a connection needs from its hub; kept narrow so the write path is easy to follow. */
 export interface ConnectionOwner {
   readonly maxBufferedBytes: number
-  onWritten(connection: Connection, sentAt: number, error: Error | null | undefined): void
+  /** The connection has frames queued and wants a flush this turn. */
+  scheduleFlush(connection: Connection): void
+  /** Frames sent at `sentAt` (one entry each) finished: written, or failed with `error`. */
+  onWritten(connection: Connection, sentAt: number[], error: Error | null | undefined): void
   onSlowConsumer(connection: Connection): void
   addPending(count: number): void
 }
 
-// ws merges these into its own options object; one shared instance avoids an
-// allocation per frame. `binary: false` makes a Buffer go out as a text frame.
-const TEXT_FRAME = { binary: false } as const
+const EMPTY = Buffer.alloc(0)
 
 export class Connection {
-  /** Writes handed to the socket whose completion callback has not run yet. */
+  /** Frames accepted for this connection whose write has not completed: queued or in the socket. */
   pending = 0
   /** Set when a ping went out; cleared by the pong. Still set at the check: the peer is gone. */
   awaitingPong = false
@@ -32,27 +38,83 @@ export class Connection {
   /** True once the hub has forgotten the connection and written off its pending count. */
   ended = false
 
+  /** The TCP socket under `ws` (its private `_socket`; ws is pinned by the lockfile and tests pin this path). */
+  private readonly tcp: Socket
+  private queue: Buffer[] | null = null
+  private queueSentAt: number[] | null = null
+  private queueBytes = 0
+
   constructor(
     readonly uid: string,
     readonly socket: WebSocket,
     private readonly owner: ConnectionOwner,
-  ) {}
+  ) {
+    this.tcp = (socket as unknown as { _socket: Socket })._socket
+  }
+
+  /** Bytes accepted for this connection and not yet taken by the kernel. */
+  get bufferedBytes(): number {
+    return this.tcp.writableLength + this.queueBytes
+  }
 
   /**
-   * Hands one text frame to the socket. Returns false, without writing, when the
-   * connection is closing or when the frame would push its unsent bytes past the
-   * slow-consumer bound; in the latter case the owner is told to cut it off.
+   * Queues one prebuilt frame. Returns false, without queueing, when the connection is
+   * closing or when the frame would push its unsent bytes past the slow-consumer bound;
+   * in the latter case the owner is told to cut it off.
    */
-  write(frame: Buffer, sentAt: number): boolean {
-    const socket = this.socket
-    if (this.endReason !== undefined || socket.readyState !== WebSocket.OPEN) return false
-    if (socket.bufferedAmount + frame.length > this.owner.maxBufferedBytes) {
+  enqueue(frame: Buffer, sentAt: number): boolean {
+    if (this.endReason !== undefined || this.socket.readyState !== WebSocket.OPEN) return false
+    if (this.bufferedBytes + frame.length > this.owner.maxBufferedBytes) {
       this.owner.onSlowConsumer(this)
       return false
     }
+    if (this.queue === null) {
+      this.queue = [frame]
+      this.queueSentAt = [sentAt]
+      this.owner.scheduleFlush(this)
+    } else {
+      this.queue.push(frame)
+      this.queueSentAt!.push(sentAt)
+    }
+    this.queueBytes += frame.length
     this.pending++
     this.owner.addPending(1)
-    socket.send(frame, TEXT_FRAME, (error) => this.owner.onWritten(this, sentAt, error))
     return true
+  }
+
+  /** Writes every queued frame with one syscall, and reports them once the kernel has them. */
+  flush(): void {
+    const frames = this.queue
+    const sentAt = this.queueSentAt
+    if (frames === null || sentAt === null) return
+    this.queue = null
+    this.queueSentAt = null
+    this.queueBytes = 0
+    if (this.ended) return
+    // Once ws has begun the closing handshake no data frame may follow its close frame.
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      this.owner.onWritten(this, sentAt, new Error('connection closing'))
+      return
+    }
+    const tcp = this.tcp
+    if (frames.length === 1) {
+      tcp.write(frames[0]!)
+    } else {
+      tcp.cork()
+      for (const frame of frames) tcp.write(frame)
+      tcp.uncork()
+    }
+    // Usually the kernel takes everything at once: report now, with no callback and no
+    // closure per write. Otherwise a zero-length write's callback tells when the bytes
+    // queued before it have gone (writes complete in order), or that the socket died.
+    if (tcp.writableLength === 0) this.owner.onWritten(this, sentAt, null)
+    else tcp.write(EMPTY, (error) => this.owner.onWritten(this, sentAt, error))
+  }
+
+  /** Forgets queued frames that will never be written (the connection is ending). */
+  discardQueue(): void {
+    this.queue = null
+    this.queueSentAt = null
+    this.queueBytes = 0
   }
 }

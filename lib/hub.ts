@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks'
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js'
+import { textFrame } from './frame.js'
 import { Heartbeat } from './heartbeat.js'
 
 export interface HubOptions {
@@ -60,6 +61,9 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private pendingCount = 0
   private closing = false
   private drainWaiters: Array<() => void> = []
+  /** Connections with queued frames, flushed together at the end of this event-loop turn. */
+  private dirty: Connection[] = []
+  private flushScheduled = false
 
   constructor(options: HubOptions) {
     super()
@@ -131,7 +135,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   send(uid: string, message: string | Buffer): number {
     const set = this.users.get(uid)
     let written = 0
-    if (set !== undefined) written = this.writeAll(set, toFrame(message), performance.now())
+    if (set !== undefined) written = this.writeAll(set, textFrame(message), performance.now())
     if (written > 0) this.stats.messagesDelivered++
     else this.stats.messagesOffline++
     return written
@@ -139,7 +143,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   /** Writes `message` to every open connection. Returns how many took it. */
   broadcast(message: string | Buffer): number {
-    const frame = toFrame(message)
+    const frame = textFrame(message)
     const sentAt = performance.now()
     let written = 0
     for (const set of this.users.values()) written += this.writeAll(set, frame, sentAt)
@@ -155,6 +159,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   async close(timeoutMs: number): Promise<void> {
     this.closing = true
     this.heartbeat.stop()
+    // What was sent before the close must reach the wire before the close frame does.
+    this.flushAll()
     const open = [...this.connections()]
     if (open.length === 0) return
     await new Promise<void>((resolve) => {
@@ -180,18 +186,29 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.pendingCount += count
   }
 
-  onWritten(connection: Connection, sentAt: number, error: Error | null | undefined): void {
+  scheduleFlush(connection: Connection): void {
+    this.dirty.push(connection)
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    // setImmediate, not nextTick: it runs after every I/O callback of this turn, so all
+    // the sends that arrive together are in the queues before anything is written.
+    setImmediate(this.flushAll)
+  }
+
+  onWritten(connection: Connection, sentAt: number[], error: Error | null | undefined): void {
     // An ended connection's pending writes were written off when it ended.
     if (connection.ended) return
-    connection.pending--
-    this.pendingCount--
+    const count = sentAt.length
+    connection.pending -= count
+    this.pendingCount -= count
     if (this.pendingCount === 0 && this.drainWaiters.length > 0) this.wakeDrainWaiters()
     if (error) {
-      this.stats.framesFailed++
+      this.stats.framesFailed += count
       return
     }
-    this.stats.framesWritten++
-    this.recordLatency((performance.now() - sentAt) / 1000)
+    this.stats.framesWritten += count
+    const now = performance.now()
+    for (let i = 0; i < count; i++) this.recordLatency((now - sentAt[i]!) / 1000)
   }
 
   onSlowConsumer(connection: Connection): void {
@@ -200,7 +217,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   private writeAll(set: Set<Connection>, frame: Buffer, sentAt: number): number {
     let written = 0
-    for (const connection of set) if (connection.write(frame, sentAt)) written++
+    for (const connection of set) if (connection.enqueue(frame, sentAt)) written++
     return written
   }
 
@@ -228,6 +245,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private end(connection: Connection, reason: DisconnectReason): void {
     if (connection.ended) return
     connection.ended = true
+    connection.discardQueue()
     this.pendingCount -= connection.pending
     connection.pending = 0
     if (this.pendingCount === 0 && this.drainWaiters.length > 0) this.wakeDrainWaiters()
@@ -239,13 +257,16 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.emit('disconnect', connection, reason)
   }
 
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false
+    const dirty = this.dirty
+    this.dirty = []
+    for (const connection of dirty) connection.flush()
+  }
+
   private wakeDrainWaiters(): void {
     const waiters = this.drainWaiters
     this.drainWaiters = []
     for (const resolve of waiters) resolve()
   }
-}
-
-function toFrame(message: string | Buffer): Buffer {
-  return typeof message === 'string' ? Buffer.from(message) : message
 }

@@ -1,9 +1,10 @@
 // The hub's Prometheus metrics. Counters and gauges read the hub's plain-number stats
 // at scrape time (collect), so the send path pays for one integer increment, not a
-// prom-client call; only the latency histogram is observed as writes complete.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+// prom-client call; histograms are plain-number FastHistograms (histogram.ts).
+import { Counter, Gauge, type Registry } from 'prom-client'
 import type { AuthFailureReason } from './auth-failures.js'
 import type { DisconnectReason } from './connection.js'
+import { FastHistogram } from './histogram.js'
 import type { Hub } from './hub.js'
 
 // From 100 µs (a write on loopback) to 2.5 s (a consumer about to be cut off).
@@ -78,13 +79,21 @@ export function registerHubMetrics(
     collect() { setCounters(this, 'reason', authFailures) },
   })
 
-  const latency = new Histogram({
-    name: 'pusher_delivery_latency_seconds',
-    help: 'Time from a send reaching the hub to its frame being written to the socket',
-    buckets: LATENCY_BUCKETS,
-    registers,
-  })
+  const latency = new FastHistogram(
+    'pusher_delivery_latency_seconds',
+    'Time from a send reaching the hub to its frame being written to the socket',
+    LATENCY_BUCKETS,
+    registry,
+  ).labels()
   hub.recordLatency = (seconds) => latency.observe(seconds)
+}
+
+// The buckets fastify-metrics would use, from half a millisecond to five seconds.
+export const HTTP_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
+
+/** HTTP request durations by method, route and status, under fastify-metrics' name and labels. */
+export function httpDurationHistogram(registry: Registry): FastHistogram {
+  return new FastHistogram('http_request_duration_seconds', 'request duration in seconds', HTTP_BUCKETS, registry)
 }
 
 function setCounter(counter: Counter, value: number): void {

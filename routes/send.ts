@@ -2,8 +2,10 @@
 // an API key; bodies are JSON or form-encoded (go-pusher posted forms), and /send and
 // /broadcast also take their fields from the query string as go-pusher did.
 import formbody from '@fastify/formbody'
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
-import type { FastifyInstance, FastifyRequest, FastifySchemaValidationError } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError, HookHandlerDoneFunction } from 'fastify'
+import type { TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
 import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
@@ -18,7 +20,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   await fastify.register(formbody)
   // TypeBox checks `additionalProperties: false` as written (Fastify's default Ajv would
   // strip unknown fields silently); the formatter names the offending fields.
-  fastify.setValidatorCompiler(TypeBoxValidatorCompiler)
+  fastify.setValidatorCompiler(checkWithTypeBox)
   fastify.setSchemaErrorFormatter(formatValidationErrors)
   fastify.addHook('onRequest', fastify.verifySender)
 
@@ -27,15 +29,17 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   // JSON may escape a character as \uXXXX (6 bytes); leave room for that and the uid.
   const bodyLimit = config.maxMessageBytes * 6 + config.maxUidLength * 6 + 1024
 
-  /** The message as the frame it will be sent as, refused when it is over the limit. */
-  const toFrame = (message: string): Buffer => {
-    const frame = Buffer.from(message)
-    if (frame.length > config.maxMessageBytes) throw new PusherError.MESSAGE_TOO_LARGE(frame.length, config.maxMessageBytes)
-    return frame
+  /** Refuses a message over the limit, counted in the UTF-8 bytes it will be sent as. */
+  const checkSize = (message: string): void => {
+    const bytes = Buffer.byteLength(message)
+    if (bytes > config.maxMessageBytes) throw new PusherError.MESSAGE_TOO_LARGE(bytes, config.maxMessageBytes)
   }
 
+  // Handlers are plain functions (not async): Fastify sends what they return, and skips
+  // the promise machinery on the hottest route.
   const sendOne = ({ uid, message }: { uid: string; message: string }) => {
-    const delivered = hub.send(uid, toFrame(message))
+    checkSize(message)
+    const delivered = hub.send(uid, message)
     if (delivered === 0) throw new PusherError.USER_OFFLINE(uid)
     return { delivered }
   }
@@ -44,22 +48,23 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     bodyLimit,
     preValidation: takeFieldsFromQuery,
     schema: { body: schemas.SendBody, querystring: schemas.SendQuery, response: { 200: schemas.Delivered } },
-  }, async (request) => sendOne(request.body))
+  }, (request) => sendOne(request.body))
 
   fastify.get('/send', {
     schema: { querystring: schemas.SendBody, response: { 200: schemas.Delivered } },
-  }, async (request) => sendOne(request.query))
+  }, (request) => sendOne(request.query))
 
   fastify.post('/send/batch', {
     bodyLimit: config.maxBatchBytes,
     schema: { body: schemas.BatchBody, response: { 200: schemas.BatchResult } },
-  }, async (request) => {
+  }, (request) => {
     // Check every size first, so a batch is either refused whole or sent whole.
-    const frames = request.body.messages.map(({ message }) => toFrame(message))
+    const { messages } = request.body
+    for (const { message } of messages) checkSize(message)
     let delivered = 0
     let offline = 0
-    const results = request.body.messages.map(({ uid }, i) => {
-      const count = hub.send(uid, frames[i]!)
+    const results = messages.map(({ uid, message }) => {
+      const count = hub.send(uid, message)
       delivered += count
       if (count === 0) offline++
       return { uid, delivered: count }
@@ -71,7 +76,10 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     bodyLimit,
     preValidation: takeFieldsFromQuery,
     schema: { body: schemas.BroadcastBody, querystring: schemas.BroadcastQuery, response: { 200: schemas.Delivered } },
-  }, async (request) => ({ delivered: hub.broadcast(toFrame(request.body.message)) }))
+  }, (request) => {
+    checkSize(request.body.message)
+    return { delivered: hub.broadcast(request.body.message) }
+  })
 }
 
 /**
@@ -79,13 +87,30 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
  * body, or a form body, takes missing fields from the query string. JSON bodies stand
  * alone.
  */
-async function takeFieldsFromQuery(request: FastifyRequest): Promise<void> {
+function takeFieldsFromQuery(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const body = request.body as Record<string, unknown> | undefined | null
+  const query = request.query as Record<string, unknown>
   if (body === undefined || body === null) {
-    request.body = { ...(request.query as object) }
-  } else if (request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
-    request.body = { ...(request.query as object), ...body }
+    request.body = { ...query }
+  } else if (hasKeys(query) && request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+    request.body = { ...query, ...body }
   }
+  done()
+}
+
+function hasKeys(object: Record<string, unknown>): boolean {
+  for (const _ in object) return true
+  return false
+}
+
+/**
+ * TypeBox's compiled check, as @fastify/type-provider-typebox's compiler does but
+ * without its Value.Convert pass: every field here is a string, nothing needs
+ * coercing, and the conversion cost more than the check (about 1.7 µs a request).
+ */
+const checkWithTypeBox: FastifySchemaCompiler<TSchema> = ({ schema }) => {
+  const check = Compile(schema)
+  return (value) => (check.Check(value) ? { value } : { error: check.Errors(value) as unknown as FastifySchemaValidationError[] })
 }
 
 function formatValidationErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import type { Socket } from 'node:net'
 import { after, before, test } from 'node:test'
+import { setImmediate } from 'node:timers/promises'
 import { CloseCode } from '../app.js'
 import { connectAs, metrics, post, startHub, type TestHub } from './helpers.js'
 
@@ -24,8 +25,12 @@ test('a consumer that stops reading is cut off with 4008 while others keep recei
   const cut = once(hub.app.hub, 'disconnect')
   const chunk = Buffer.alloc(64 * 1024, 'x')
   let accepted = 0
-  // Loopback kernel buffers hold a few MB; 64 MB is far past them and the bound.
-  while (accepted < 1024 && hub.app.hub.send('slow', chunk) === 1) accepted++
+  // One message per event-loop turn, so each is flushed to the socket before the next:
+  // a steady stream. Loopback kernel buffers hold a few MB; 64 MB is far past them.
+  while (accepted < 1024 && hub.app.hub.send('slow', chunk) === 1) {
+    accepted++
+    await setImmediate()
+  }
   assert.ok(accepted < 1024, 'the slow consumer was never cut off')
   const [connection, reason] = await cut
   assert.equal(connection.uid, 'slow')
@@ -52,4 +57,30 @@ test('a consumer that stops reading is cut off with 4008 while others keep recei
   assert.equal((await closed).code, CloseCode.SLOW_CONSUMER)
   assert.ok(slow.messages.length > 0)
   await fast.close()
+})
+
+test('a consumer that pauses under the bound catches up: every frame arrives in order and pending returns to 0', async () => {
+  const roomy = await startHub({ maxBufferedBytes: 64 * 1024 * 1024 })
+  try {
+    const reader = await connectAs(roomy, 'pauser')
+    const rawSocket = (reader.ws as unknown as { _socket: Socket })._socket
+    rawSocket.pause()
+    // 16 MB in 256 messages, one per turn: the kernel buffers fill and the rest waits
+    // in the socket, so writes complete later, through their callbacks.
+    const count = 256
+    for (let i = 0; i < count; i++) {
+      assert.equal(roomy.app.hub.send('pauser', `${i}:`.padEnd(64 * 1024, 'y')), 1)
+      await setImmediate()
+    }
+    assert.ok(roomy.app.hub.pending > 0, 'every write finished at once; the test did not reach the backlog path')
+    rawSocket.resume()
+    const messages = await reader.received(count)
+    assert.deepEqual(messages.map((m) => Number(m.slice(0, m.indexOf(':')))), Array.from({ length: count }, (_, i) => i))
+    await roomy.app.hub.drained()
+    assert.equal(roomy.app.hub.stats.framesWritten, count)
+    assert.equal(roomy.app.hub.stats.disconnects.slow_consumer, 0)
+    await reader.close()
+  } finally {
+    await roomy.app.close()
+  }
 })

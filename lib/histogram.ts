@@ -47,10 +47,6 @@ export class FastHistogram {
     return series
   }
 
-  /** The series stored under `key`, if any: the hot path's lookup, allocating nothing. */
-  find(key: string): HistogramSeries | undefined {
-    return this.series.get(key)
-  }
 
   /** What prom-client's Registry renders: cumulative `_bucket` lines, `_sum` and `_count` per series. */
   async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {

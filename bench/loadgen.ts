@@ -187,15 +187,27 @@ async function batch() {
   return { batchCpuUs: cpuUs / (calls * 100) }
 }
 
+/** The server's RSS once it has stopped moving (GC done with the last burst's garbage). */
+async function settledRss(): Promise<number> {
+  let previous = rssKb(pid)
+  for (let i = 0; i < 20; i++) {
+    await sleep(500)
+    const current = rssKb(pid)
+    if (Math.abs(current - previous) < previous * 0.002) return current
+    previous = current
+  }
+  return previous
+}
+
 async function idleMemory() {
   const K = Number(args.idle)
-  const batch = tokens(clients.length, K)
-  await sleep(1000)
-  const before = rssKb(pid)
-  clients.push(...await openClients(base, protocol, batch, onMessage))
-  // Let the server finish with the handshakes' garbage before reading its memory.
-  await sleep(3000)
-  return { idleKbPerConnection: (rssKb(pid) - before) / K }
+  const before = await settledRss()
+  // In five rounds, so no round's garbage is mistaken for what connections hold.
+  for (let round = 0; round < 5; round++) {
+    clients.push(...await openClients(base, protocol, tokens(clients.length, K / 5), onMessage))
+    await sleep(500)
+  }
+  return { idleKbPerConnection: ((await settledRss()) - before) / K }
 }
 
 async function scale() {

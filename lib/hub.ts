@@ -40,6 +40,13 @@ export interface HubEvents {
   disconnect: [connection: Connection, reason: DisconnectReason]
 }
 
+const kConnection = Symbol('pusher.connection')
+type SocketWithConnection = WebSocket & { [kConnection]: Connection }
+
+function onSocketPong(this: WebSocket): void {
+  ;(this as SocketWithConnection)[kConnection].awaitingPong = false
+}
+
 export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   readonly maxBufferedBytes: number
   readonly stats: HubStats = {
@@ -65,8 +72,16 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private dirty: Connection[] = []
   private flushScheduled = false
 
+  /** The 'close' listener of every socket: ws calls it with the socket as `this`. */
+  private readonly onSocketClose: (this: WebSocket) => void
+
   constructor(options: HubOptions) {
     super()
+    const hub = this
+    this.onSocketClose = function onSocketClose(this: WebSocket) {
+      const connection = (this as SocketWithConnection)[kConnection]
+      hub.end(connection, connection.endReason ?? 'client_closed')
+    }
     this.maxBufferedBytes = options.maxBufferedBytes
     this.closeGraceMs = options.closeGraceMs ?? 1000
     this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, options.heartbeatTimeoutMs, {
@@ -119,10 +134,10 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     set.add(connection)
     this.openConnections++
     this.stats.connectionsOpened++
-    socket.on('close', () => this.end(connection, connection.endReason ?? 'client_closed'))
-    socket.on('pong', () => {
-      connection.awaitingPong = false
-    })
+    // Shared listeners, not closures per connection: they find the connection on the socket.
+    ;(socket as SocketWithConnection)[kConnection] = connection
+    socket.on('close', this.onSocketClose)
+    socket.on('pong', onSocketPong)
     this.heartbeat.start()
     this.emit('connect', connection)
     return connection

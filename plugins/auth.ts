@@ -23,8 +23,8 @@ export type AuthFailureCounts = Record<AuthFailureReason | 'api_key', number>
 declare module 'fastify' {
   interface FastifyInstance {
     authenticator: Authenticator
-    /** Runs the authenticator and checks the uid it returns; throws a 401 error with a reason. */
-    authenticateConnection(request: FastifyRequest): Promise<string>
+    /** Runs the authenticator and checks the uid it returns; throws (or rejects with) a 401 error with a reason. */
+    authenticateConnection(request: FastifyRequest): string | Promise<string>
     /** onRequest hook for sender routes: 401 unless a valid API key is presented. */
     verifySender: onRequestHookHandler
     authFailures: AuthFailureCounts
@@ -97,25 +97,37 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   fastify.decorate('authFailures', failures)
   fastify.decorateRequest('uid', '')
 
-  fastify.decorate('authenticateConnection', async function authenticateConnection(request: FastifyRequest) {
-    let uid: unknown
-    try {
-      uid = await fastify.authenticator.authenticate(request)
-    } catch (error) {
-      const reason: AuthFailureReason = (error as { reason?: AuthFailureReason }).reason ?? 'rejected'
-      failures[reason]++
-      request.log.info({ reason }, 'connection refused: %s', (error as Error).message)
-      // Our own failures and a custom authenticator's 4xx errors go out as they are;
-      // anything else (a plain Error, a crash) is a refusal, never a 500 to the client.
-      const status = (error as { statusCode?: number }).statusCode
-      if (status !== undefined && status >= 400 && status < 500) throw error
-      throw new AuthFailure('rejected', (error as Error).message || hintFor('rejected'))
-    }
+  /** An authenticator's error as the refusal the client gets, counted by reason. */
+  const refusal = (error: unknown, request: FastifyRequest): Error => {
+    const reason: AuthFailureReason = (error as { reason?: AuthFailureReason }).reason ?? 'rejected'
+    failures[reason]++
+    request.log.info({ reason }, 'connection refused: %s', (error as Error).message)
+    // Our own failures and a custom authenticator's 4xx errors go out as they are;
+    // anything else (a plain Error, a crash) is a refusal, never a 500 to the client.
+    const status = (error as { statusCode?: number }).statusCode
+    if (status !== undefined && status >= 400 && status < 500) return error as Error
+    return new AuthFailure('rejected', (error as Error).message || hintFor('rejected'))
+  }
+  const checkUid = (uid: unknown): string => {
     if (typeof uid !== 'string' || uid.length === 0 || uid.length > config.maxUidLength) {
       failures.invalid_uid++
       throw new AuthFailure('invalid_uid', `${hintFor('invalid_uid')} of at most ${config.maxUidLength} characters`)
     }
     return uid
+  }
+
+  // Synchronous when the authenticator is (JWT is): a handshake then costs no promise.
+  fastify.decorate('authenticateConnection', function authenticateConnection(request: FastifyRequest): string | Promise<string> {
+    let uid: unknown
+    try {
+      uid = fastify.authenticator.authenticate(request)
+    } catch (error) {
+      throw refusal(error, request)
+    }
+    if (!(uid instanceof Promise)) return checkUid(uid)
+    return uid.then(checkUid, (error: unknown) => {
+      throw refusal(error, request)
+    })
   })
 
   let verifyBearer: NonNullable<FastifyInstance['verifyBearerAuth']> | undefined

@@ -1,7 +1,9 @@
 // GET /ws: authenticate first, answer 401 before any upgrade, then hand the socket to
 // the hub. go-pusher clients connect unchanged with ?token=<jwt>.
 import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import type { PusherConfig } from '../lib/config.js'
@@ -37,19 +39,36 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
   fastify.route({
     method: 'GET',
     url: '/ws',
-    onRequest: async (request: FastifyRequest) => {
-      if (!request.ws) throw new PusherError.UPGRADE_REQUIRED()
-      if (fastify.hub.isClosing) throw new PusherError.SHUTTING_DOWN()
-      request.uid = await fastify.authenticateConnection(request)
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      if (!request.ws) return done(new PusherError.UPGRADE_REQUIRED())
+      if (fastify.hub.isClosing) return done(new PusherError.SHUTTING_DOWN())
+      let uid: string | Promise<string>
+      try {
+        uid = fastify.authenticateConnection(request)
+      } catch (error) {
+        return done(error as Error)
+      }
+      if (typeof uid === 'string') {
+        request.uid = uid
+        return done()
+      }
+      uid.then((resolved) => {
+        request.uid = resolved
+        done()
+      }, done)
     },
     handler: async () => {
       throw new PusherError.UPGRADE_REQUIRED()
     },
     wsHandler: (socket: WebSocket, request: FastifyRequest) => {
-      // @fastify/websocket's error listener closes over the request and reply, which
-      // would keep them alive as long as the socket; swap it for one that does not.
+      // Let go of what the upgrade request no longer needs, or it lives as long as the
+      // socket: @fastify/websocket's error listener closes over the request and reply,
+      // and the stand-in HTTP response it routed the upgrade with stays attached to the
+      // TCP socket (with the request and its headers behind it).
       socket.removeAllListeners('error')
       socket.on('error', onSocketError)
+      const tcp = (socket as unknown as { _socket: Socket & { _httpMessage?: ServerResponse | null } })._socket
+      tcp._httpMessage?.detachSocket(tcp)
       if (fastify.hub.isClosing) {
         socket.close(1001, 'server shutting down')
         return

@@ -122,15 +122,10 @@ async function unicast() {
   return { unicastCpuUs: cpuUs / M, unicastPerSecond: (M / ms) * 1000, unicastLatencyMs: summarize(latency, M) }
 }
 
-async function paced() {
-  const rate = Number(args['paced-rate'])
-  const total = rate * Number(args['paced-seconds'])
+/** Sends `total` messages at `rate` per second without waiting for answers; resolves when all arrived. */
+async function sendPaced(rate: number, total: number): Promise<void> {
   sentAt = new Float64Array(total)
   latency = new Float64Array(total)
-  timing = true
-  const loop = monitorEventLoopDelay({ resolution: 1 })
-  await sleep(300)
-  loop.enable()
   const arrived = deliveries(total)
   const start = performance.now()
   let sent = 0
@@ -144,6 +139,19 @@ async function paced() {
     await sleep(1)
   }
   await arrived
+}
+
+async function paced() {
+  const rate = Number(args['paced-rate'])
+  const total = rate * Number(args['paced-seconds'])
+  timing = true
+  // A second at the same rate first, not measured: both sides' code is optimized by
+  // then, as it is in a server that has been up for a while.
+  await sendPaced(rate, rate)
+  await sleep(300)
+  const loop = monitorEventLoopDelay({ resolution: 1 })
+  loop.enable()
+  await sendPaced(rate, total)
   loop.disable()
   timing = false
   return {

@@ -2,10 +2,11 @@
 // and whether it answered the last heartbeat ping. The hub (hub.ts) decides when a
 // connection starts and ends; this file owns the write path.
 //
-// Frames are not written one by one as they are sent: they queue on the connection and
-// the hub flushes every queue once per event-loop turn (setImmediate), so a burst of
-// messages to one socket leaves in one syscall. Frames are prebuilt (frame.ts) and go
-// straight to the TCP socket under `ws`, in order with the control frames `ws` writes.
+// The first frame for a socket in an event-loop turn is written at once; frames that
+// follow it in the same turn queue on the connection, and the hub flushes every queue
+// at the end of the turn (setImmediate), so a burst of messages to one socket costs two
+// syscalls, not one per message. Frames are prebuilt (frame.ts) and go straight to the
+// TCP socket under `ws`, in order with the control frames `ws` writes.
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
 
@@ -20,8 +21,8 @@ export interface ConnectionOwner {
   readonly maxBufferedBytes: number
   /** The connection has frames queued and wants a flush this turn. */
   scheduleFlush(connection: Connection): void
-  /** Frames sent at `sentAt` (one entry each) finished: written, or failed with `error`. */
-  onWritten(connection: Connection, sentAt: number[], error: Error | null | undefined): void
+  /** Frames sent at `sentAt` (one time, or one per frame) finished: written, or failed with `error`. */
+  onWritten(connection: Connection, sentAt: number | number[], error: Error | null | undefined): void
   onSlowConsumer(connection: Connection): void
   addPending(count: number): void
 }
@@ -40,6 +41,8 @@ export class Connection {
 
   /** The TCP socket under `ws` (its private `_socket`; ws is pinned by the lockfile and tests pin this path). */
   private readonly tcp: Socket
+  /** A frame went out this turn; later ones queue until the hub's flush. */
+  private flushScheduled = false
   private queue: Buffer[] | null = null
   private queueSentAt: number[] | null = null
   private queueBytes = 0
@@ -68,37 +71,41 @@ export class Connection {
       this.owner.onSlowConsumer(this)
       return false
     }
-    if (this.queue === null) {
-      this.queue = [frame]
-      this.queueSentAt = [sentAt]
-      this.owner.scheduleFlush(this)
-    } else {
-      this.queue.push(frame)
-      this.queueSentAt!.push(sentAt)
-    }
-    this.queueBytes += frame.length
     this.pending++
     this.owner.addPending(1)
+    if (!this.flushScheduled) {
+      // The first frame for this socket this turn goes out at once, for the lowest
+      // latency; frames that follow it within the turn queue and leave together.
+      this.flushScheduled = true
+      this.owner.scheduleFlush(this)
+      this.write(frame, sentAt)
+    } else {
+      ;(this.queue ??= []).push(frame)
+      ;(this.queueSentAt ??= []).push(sentAt)
+      this.queueBytes += frame.length
+    }
     return true
   }
 
-  /** Writes every queued frame with one syscall, and reports them once the kernel has them. */
+  /** Writes, with one syscall, what queued since the turn's first frame. */
   flush(): void {
     const frames = this.queue
     const sentAt = this.queueSentAt
-    if (frames === null || sentAt === null) return
-    this.queue = null
-    this.queueSentAt = null
-    this.queueBytes = 0
-    if (this.ended) return
+    this.discardQueue()
+    if (frames === null || sentAt === null || this.ended) return
+    this.write(frames, sentAt)
+  }
+
+  /** Hands one frame, or several as one write, to the socket; reports them once the kernel has them. */
+  private write(frames: Buffer | Buffer[], sentAt: number | number[]): void {
     // Once ws has begun the closing handshake no data frame may follow its close frame.
     if (this.socket.readyState !== WebSocket.OPEN) {
       this.owner.onWritten(this, sentAt, new Error('connection closing'))
       return
     }
     const tcp = this.tcp
-    if (frames.length === 1) {
-      tcp.write(frames[0]!)
+    if (!Array.isArray(frames)) {
+      tcp.write(frames)
     } else {
       tcp.cork()
       for (const frame of frames) tcp.write(frame)
@@ -111,8 +118,9 @@ export class Connection {
     else tcp.write(EMPTY, (error) => this.owner.onWritten(this, sentAt, error))
   }
 
-  /** Forgets queued frames that will never be written (the connection is ending). */
+  /** Forgets queued frames: written by flush(), or never to be written (the connection is ending). */
   discardQueue(): void {
+    this.flushScheduled = false
     this.queue = null
     this.queueSentAt = null
     this.queueBytes = 0

@@ -210,10 +210,10 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     setImmediate(this.flushAll)
   }
 
-  onWritten(connection: Connection, sentAt: number[], error: Error | null | undefined): void {
+  onWritten(connection: Connection, sentAt: number | number[], error: Error | null | undefined): void {
     // An ended connection's pending writes were written off when it ended.
     if (connection.ended) return
-    const count = sentAt.length
+    const count = typeof sentAt === 'number' ? 1 : sentAt.length
     connection.pending -= count
     this.pendingCount -= count
     if (this.pendingCount === 0 && this.drainWaiters.length > 0) this.wakeDrainWaiters()
@@ -223,7 +223,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     }
     this.stats.framesWritten += count
     const now = performance.now()
-    for (let i = 0; i < count; i++) this.recordLatency((now - sentAt[i]!) / 1000)
+    if (typeof sentAt === 'number') this.recordLatency((now - sentAt) / 1000)
+    else for (let i = 0; i < count; i++) this.recordLatency((now - sentAt[i]!) / 1000)
   }
 
   onSlowConsumer(connection: Connection): void {

@@ -92,7 +92,7 @@ async function runOnce(key: string, port: number): Promise<RunResult> {
   const server = pinned(0, [process.execPath, ...spec.command], { ...spec.env, PORT: String(port) }, 'inherit')
   try {
     await waitForPort(port, server)
-    const loadgen = pinned(1, [process.execPath, '--import', 'tsx', 'bench/loadgen.ts', '--url', `http://127.0.0.1:${port}`,
+    const loadgen = pinned(1, [process.execPath, '--expose-gc', '--import', 'tsx', 'bench/loadgen.ts', '--url', `http://127.0.0.1:${port}`,
       '--pid', String(server.pid), '--scale', String(scaleTarget), ...loadArgs, ...spec.load], {}, 'pipe')
     let output = ''
     loadgen.stdout!.on('data', (chunk: Buffer) => { output += chunk })

@@ -102,3 +102,15 @@ test('a client that dies abruptly mid-stream is forgotten and its unwritten fram
   assert.equal(series.get('connections'), 0)
   assert.equal((await post(hub, '/send', { uid: 'doomed', message: 'x' })).status, 404)
 })
+
+test('an upgraded socket keeps nothing of the upgrade request alive', async () => {
+  const client = await connectAs(hub, 'lean')
+  const connection = [...hub.app.hub.connections()].find((c) => c.uid === 'lean')
+  assert.ok(connection)
+  const tcp = (connection.socket as unknown as { _socket: { _httpMessage: unknown; listenerCount(event: string): number } })._socket
+  // @fastify/websocket routed the upgrade through a stand-in HTTP response; it is detached.
+  assert.equal(tcp._httpMessage, null)
+  // Only the hub's own error listener remains, not one closing over the request and reply.
+  assert.equal(connection.socket.listenerCount('error'), 1)
+  await client.close()
+})

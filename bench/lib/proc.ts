@@ -21,3 +21,9 @@ export function rssKb(pid: number): number {
   if (match === null) throw new Error(`no VmRSS for pid ${pid}`)
   return Number(match[1])
 }
+
+/** CPU time the hypervisor gave to other guests, all cores, in ms (the `steal` column of /proc/stat). */
+export function stolenMs(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.split(/\s+/)
+  return (Number(cpu[8]) * 1000) / TICKS_PER_SECOND
+}

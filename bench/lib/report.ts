@@ -24,6 +24,8 @@ const FIGURES: Figure[] = [
   { label: 'paced 2,000/s latency p99 ms', path: 'pacedLatencyMs.p99', digits: 2, target: '≤ floor' },
   { label: 'paced 2,000/s latency max ms', path: 'pacedLatencyMs.max', digits: 2 },
   { label: 'generator event-loop delay p99 ms (paced)', path: 'generatorDelayMs.p99', digits: 2 },
+  { label: 'generator event-loop delay max ms (paced)', path: 'generatorDelayMs.max', digits: 1 },
+  { label: 'host steal during paced phase, ms', path: 'pacedStealMs', digits: 0 },
   { label: 'fanout, server CPU ns / delivery', path: 'fanoutCpuNs', digits: 0, target: '≤ 1.0× floor' },
   { label: 'burst fanout, server CPU ns / delivery', path: 'burstFanoutCpuNs', digits: 0, target: '≤ 0.5× floor burst' },
   { label: 'batch, server CPU µs / message', path: 'batchCpuUs', digits: 2, target: '≤ 0.3× floor unicast' },

@@ -10,6 +10,7 @@ import { type FastifyInstance, type FastifyServerOptions, LogController } from '
 import fp from 'fastify-plugin'
 import { type PusherConfigInput, resolveConfig } from './lib/config.js'
 import { devBanner } from './lib/dev-banner.js'
+import busPlugin from './plugins/bus.js'
 import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/auth.js'
 import hubPlugin from './plugins/hub.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -35,10 +36,11 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
   const config = resolveConfig(options, customAuthenticator)
   for (const warning of config.warnings) fastify.log.warn(`fastify-pusher: ${warning}`)
 
-  // Parts that the host app may use (app.authenticator, app.hub) live on its instance;
+  // Parts that the host app may use (app.authenticator, app.hub, app.bus) live on its instance;
   // the rest is encapsulated so it cannot clash with the host's own plugins.
   await fastify.register(authPlugin, { config, authenticator: options.authenticator })
   await fastify.register(hubPlugin, { config })
+  await fastify.register(busPlugin, { config })
   await fastify.register(async function pusherRoutes(scope) {
     // Metrics first: fastify-metrics' timing hooks only reach routes registered after it.
     await scope.register(metricsPlugin, { config })

@@ -11,6 +11,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
+import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { type BenchClient, leadingNumber, openClients, type Protocol } from './lib/clients.js'
 import { cpuMicros, rssKb, stolenMs } from './lib/proc.js'
@@ -19,7 +20,12 @@ import { summarize } from './lib/stats.js'
 const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
+    // Where clients connect, when not where sends go (cluster runs: sends to one node, clients on another).
+    'ws-url': { type: 'string' },
+    // Server process ids, comma-separated: CPU is summed over them (every node of a cluster run).
     pid: { type: 'string' },
+    // With a cluster, the Redis to count commands on, per phase.
+    'redis-url': { type: 'string' },
     protocol: { type: 'string', default: 'ws' },
     'api-key': { type: 'string', default: '' },
     secret: { type: 'string', default: 'secret' },
@@ -37,7 +43,9 @@ const { values: args } = parseArgs({
   },
 })
 const base = args.url!
-const pid = Number(args.pid)
+const wsBase = args['ws-url'] ?? base
+const pids = args.pid!.split(',').map(Number)
+const pid = pids[0]!
 const protocol = args.protocol as Protocol
 const N = Number(args.connections)
 const M = Number(args.unicast)
@@ -83,13 +91,30 @@ async function post(path: string, body: string, json = false): Promise<void> {
 }
 
 /** Server CPU spent while `work` runs, after the server has settled. */
+const redis = args['redis-url'] === undefined ? undefined : new Redis(args['redis-url'])
+let lastRedisCommands = 0
+
+/** Commands Redis has run so far (INFO commandstats), less the INFO calls themselves. */
+async function redisCommands(): Promise<number> {
+  if (redis === undefined) return 0
+  const info = await redis.info('commandstats')
+  let calls = 0
+  for (const match of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (match[1] !== 'info') calls += Number(match[2])
+  return calls
+}
+
+/** Server CPU (all server processes) spent while `work` runs, after the servers have settled. */
 async function serverCpu(work: () => Promise<void>): Promise<{ cpuUs: number; ms: number }> {
   collectOwnGarbage()
   await sleep(300)
-  const cpu = cpuMicros(pid)
+  const cpuOf = () => pids.reduce((sum, p) => sum + cpuMicros(p), 0)
+  const commands = await redisCommands()
+  const cpu = cpuOf()
   const start = performance.now()
   await work()
-  return { cpuUs: cpuMicros(pid) - cpu, ms: performance.now() - start }
+  const cpuUs = cpuOf() - cpu
+  lastRedisCommands = (await redisCommands()) - commands
+  return { cpuUs, ms: performance.now() - start }
 }
 
 const clients: BenchClient[] = []
@@ -98,7 +123,7 @@ const randomUser = () => Math.floor(Math.random() * N)
 // --- phases -------------------------------------------------------------------------
 async function handshakes() {
   const batch = tokens(0, N)
-  const { cpuUs } = await serverCpu(async () => { clients.push(...await openClients(base, protocol, batch, onMessage)) })
+  const { cpuUs } = await serverCpu(async () => { clients.push(...await openClients(wsBase, protocol, batch, onMessage)) })
   return { handshakeCpuUs: cpuUs / N }
 }
 
@@ -120,7 +145,12 @@ async function unicast() {
     await arrived
   })
   timing = false
-  return { unicastCpuUs: cpuUs / M, unicastPerSecond: (M / ms) * 1000, unicastLatencyMs: summarize(latency, M) }
+  return {
+    unicastCpuUs: cpuUs / M,
+    unicastPerSecond: (M / ms) * 1000,
+    unicastLatencyMs: summarize(latency, M),
+    ...(redis && { unicastRedisCommands: lastRedisCommands / M }),
+  }
 }
 
 /** Sends `total` messages at `rate` per second without waiting for answers; resolves when all arrived. */
@@ -181,12 +211,17 @@ async function fanout() {
       await arrived
     }
   })
+  const fanoutRedisCommands = lastRedisCommands / B
   const burst = await serverCpu(async () => {
     const arrived = deliveries(B * C)
     await Promise.all(Array.from({ length: B }, (_, b) => post('/broadcast', `message=${payload(b)}`)))
     await arrived
   })
-  return { fanoutCpuNs: (sequential.cpuUs * 1000) / (B * C), burstFanoutCpuNs: (burst.cpuUs * 1000) / (B * C) }
+  return {
+    fanoutCpuNs: (sequential.cpuUs * 1000) / (B * C),
+    burstFanoutCpuNs: (burst.cpuUs * 1000) / (B * C),
+    ...(redis && { fanoutRedisCommandsPerBroadcast: fanoutRedisCommands }),
+  }
 }
 
 async function batch() {
@@ -222,7 +257,7 @@ async function idleMemory() {
   const before = await settledRss()
   // In five rounds, so no round's garbage is mistaken for what connections hold.
   for (let round = 0; round < 5; round++) {
-    clients.push(...await openClients(base, protocol, tokens(clients.length, K / 5), onMessage))
+    clients.push(...await openClients(wsBase, protocol, tokens(clients.length, K / 5), onMessage))
     await sleep(500)
   }
   return { idleKbPerConnection: ((await settledRss()) - before) / K }
@@ -231,7 +266,7 @@ async function idleMemory() {
 async function scale() {
   const target = Number(args.scale)
   const missing = Math.max(0, target - clients.length)
-  clients.push(...await openClients(base, protocol, tokens(clients.length, missing), onMessage))
+  clients.push(...await openClients(wsBase, protocol, tokens(clients.length, missing), onMessage))
   const held = clients.length
   const start = performance.now()
   const arrived = deliveries(held)
@@ -255,5 +290,6 @@ for (const [name, phase] of [
 }
 for (const client of clients) client.close()
 await pool.close()
+redis?.disconnect()
 process.stdout.write(`${JSON.stringify(results)}\n`)
 process.exit(0)

@@ -3,12 +3,10 @@
 // medians in one table (stdout and bench/RESULTS.md).
 //
 //   npm run bench -- [--repeats 3] [--servers pusher,floor,socketio] [--quick] [--no-write]
-import { type ChildProcess, execSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { log, machine, pinned, root, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
 import { formatTable, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
@@ -19,12 +17,9 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
   },
 })
-const root = new URL('..', import.meta.url).pathname
 const peerSource = process.env.PEER_HUBS ?? `${root}../shared/bench`
 const peerDir = '/tmp/peer-hubs'
 const API_KEY = 'bench-api-key-0123456789'
-const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
-const sh = (command: string) => execSync(command, { cwd: root, encoding: 'utf8', shell: '/bin/bash' }).trim()
 
 // A process may hold only as many sockets as its file limit allows; raise the soft
 // limit to the hard one, and hold 20,000 connections only if that leaves room.
@@ -64,41 +59,13 @@ function prepare(): void {
   sh('npm run build')
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`)
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true) })
-      socket.once('error', () => resolve(false))
-    })
-    if (ok) return
-    await sleep(100)
-  }
-  throw new Error(`nothing listens on ${port}`)
-}
-
-/** `command` pinned to `core`, with the soft file limit raised to the hard one. */
-function pinned(core: number, command: string[], env: Record<string, string>, stdout: 'pipe' | 'inherit'): ChildProcess {
-  const quoted = command.map((part) => `'${part}'`).join(' ')
-  return spawn('bash', ['-c', `ulimit -n $(ulimit -Hn) && exec taskset -c ${core} ${quoted}`], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', stdout, 'inherit'],
-  })
-}
-
 async function runOnce(key: string, port: number): Promise<RunResult> {
   const spec = servers[key]!
   const server = pinned(0, [process.execPath, ...spec.command], { ...spec.env, PORT: String(port) }, 'inherit')
   try {
     await waitForPort(port, server)
-    const loadgen = pinned(1, [process.execPath, '--expose-gc', '--import', 'tsx', 'bench/loadgen.ts', '--url', `http://127.0.0.1:${port}`,
-      '--pid', String(server.pid), '--scale', String(scaleTarget), ...loadArgs, ...spec.load], {}, 'pipe')
-    let output = ''
-    loadgen.stdout!.on('data', (chunk: Buffer) => { output += chunk })
-    const [code] = await once(loadgen, 'exit')
-    if (code !== 0) throw new Error(`load generator exited with ${code}`)
-    return JSON.parse(output) as RunResult
+    return await runLoadgen<RunResult>(['--url', `http://127.0.0.1:${port}`, '--pid', String(server.pid),
+      '--scale', String(scaleTarget), ...loadArgs, ...spec.load])
   } finally {
     server.kill('SIGKILL')
     await once(server, 'exit').catch(() => {})
@@ -119,13 +86,12 @@ for (let repeat = 0; repeat < repeats; repeat++) {
 }
 
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()
-const machine = `${sh("lscpu | sed -n 's/^Model name: *//p'")}, ${sh('nproc')} cores, ${sh('uname -r')}, Node ${process.version}`
 const table = formatTable(runs, Object.fromEntries(chosen.map((key) => [key, servers[key]!.name])))
 process.stdout.write(`${table}\n`)
-// bench/RESULTS.md keeps its prose; only the part between the markers is regenerated.
+// bench/RESULTS.md keeps its prose; only the part between the results markers is regenerated.
 if (!args['no-write'] && !args.quick) {
   const generated = [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; hard file limit ${hardLimit}.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; hard file limit ${hardLimit}.`,
     `Command: \`${command}\` (${repeats} runs per server, medians; server on core 0, generator on core 1).`,
     '',
     table,
@@ -137,12 +103,5 @@ if (!args['no-write'] && !args.quick) {
     '```',
     '</details>',
   ].join('\n')
-  const file = `${root}bench/RESULTS.md`
-  const start = '<!-- results:start -->'
-  const end = '<!-- results:end -->'
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmark results\n\n${start}\n${end}\n`
-  const before = current.slice(0, current.indexOf(start) + start.length)
-  const after = current.slice(current.indexOf(end))
-  writeFileSync(file, `${before}\n${generated}\n${after}`)
-  log('updated bench/RESULTS.md')
+  writeSection('results', generated)
 }

@@ -2,34 +2,17 @@
 // Explicit options win; each missing option falls back to its environment variable
 // (the README's table); what is still missing takes the default below. Every problem
 // is reported at registration with the option and the variable to set.
-import { createPublicKey, randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { RedisOptions } from 'ioredis'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { PusherError } from './errors.js'
+import { type JwtOptions, type ResolvedJwt, resolveJwt } from './config-jwt.js'
+import { fail, splitList } from './config-util.js'
 
-export const JWT_ALGORITHMS = [
-  'HS256', 'HS384', 'HS512',
-  'RS256', 'RS384', 'RS512',
-  'PS256', 'PS384', 'PS512',
-  'ES256', 'ES384', 'ES512',
-  'EdDSA',
-] as const
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
-
-export interface JwtOptions {
-  /** Shared secret for HS256/384/512 (`JWT_SECRET`). */
-  secret?: string
-  /** PEM public key for RS*, PS*, ES* or EdDSA (`JWT_PUBLIC_KEY`: PEM text or a file path). */
-  publicKey?: string | Buffer
-  /** Accepted algorithms (`JWT_ALGORITHMS`); defaults to HS256, or to what the public key implies. */
-  algorithms?: JwtAlgorithm[]
-  /** Required `iss` claim (`JWT_ISSUER`). */
-  issuer?: string
-  /** Required `aud` claim (`JWT_AUDIENCE`). */
-  audience?: string
-}
+export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './config-jwt.js'
+export { JWT_ALGORITHMS } from './config-jwt.js'
 
 export interface PusherConfigInput {
   jwt?: JwtOptions
@@ -48,8 +31,25 @@ export interface PusherConfigInput {
   shutdownTimeoutMs?: number
   /** `false` to serve no metrics route; `endpoint` to move it (relative to the prefix). */
   metrics?: false | { endpoint?: string; defaultMetrics?: boolean }
+  /** Cluster mode: a redis:// URL or ioredis options (Sentinel included) (`REDIS_URL`). Absent: one process. */
+  redis?: string | RedisOptions
+  cluster?: {
+    /** Prefix of every Redis key and channel (`PUSHER_REDIS_PREFIX`, default "pusher:"). */
+    prefix?: string
+    /** This node's name in the cluster (`PUSHER_NODE_ID`, default host-pid-random). */
+    nodeId?: string
+    /** How long a node that stopped renewing stays in presence (`PUSHER_LEASE_TTL_MS`, default 5000). */
+    leaseTtlMs?: number
+  }
   /** Where fallbacks are read from; defaults to `process.env`. Pass `{}` to ignore the environment. */
   env?: Record<string, string | undefined>
+}
+
+export interface ClusterConfig {
+  connection: string | RedisOptions
+  prefix: string
+  nodeId: string
+  leaseTtlMs: number
 }
 
 const Limits = Type.Object({
@@ -98,17 +98,15 @@ const EnvSchema = Type.Object({
   PUSHER_MAX_BATCH_BYTES: Type.Optional(Type.Integer()),
   PUSHER_SHUTDOWN_TIMEOUT_MS: Type.Optional(Type.Integer()),
   PUSHER_METRICS: Type.Optional(Type.Boolean()),
+  REDIS_URL: Type.Optional(Type.String()),
+  REDIS_SENTINELS: Type.Optional(Type.String()),
+  REDIS_SENTINEL_NAME: Type.Optional(Type.String()),
+  PUSHER_REDIS_PREFIX: Type.Optional(Type.String()),
+  PUSHER_NODE_ID: Type.Optional(Type.String()),
+  PUSHER_LEASE_TTL_MS: Type.Optional(Type.Integer()),
   NODE_ENV: Type.Optional(Type.String()),
 })
 type Env = Static<typeof EnvSchema>
-
-export interface ResolvedJwt {
-  /** The key @fastify/jwt verifies with: the secret, or the public key. */
-  key: string | Buffer
-  algorithms: JwtAlgorithm[]
-  issuer?: string
-  audience?: string
-}
 
 export interface PusherConfig extends Limits {
   /** Undefined when a custom authenticator replaces JWT. */
@@ -116,14 +114,12 @@ export interface PusherConfig extends Limits {
   apiKeys: string[]
   dev: boolean
   metrics: false | { endpoint: string; defaultMetrics: boolean }
+  /** Undefined: a single process, no Redis. */
+  cluster: ClusterConfig | undefined
   /** Secrets development mode made up, to be printed loudly. */
   generated: { jwtSecret?: string; apiKey?: string }
   /** Not fatal, but worth a log line at start. */
   warnings: string[]
-}
-
-const fail = (message: string): never => {
-  throw new PusherError.CONFIG(message)
 }
 
 export function resolveConfig(input: PusherConfigInput, customAuthenticator: boolean): PusherConfig {
@@ -186,72 +182,28 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     ? { endpoint: metricsInput.endpoint ?? '/metrics', defaultMetrics: metricsInput.defaultMetrics ?? true }
     : false
 
-  return { ...limits, jwt, apiKeys, dev, metrics, generated, warnings }
+  return { ...limits, jwt, apiKeys, dev, metrics, cluster: resolveCluster(input, env), generated, warnings }
 }
 
-function resolveJwt(options: JwtOptions, env: Env, warnings: string[]): ResolvedJwt | undefined {
-  const secret = options.secret ?? env.JWT_SECRET
-  const publicKey = options.publicKey ?? readPem(env.JWT_PUBLIC_KEY)
-  const algorithms = options.algorithms ?? (splitList(env.JWT_ALGORITHMS) as JwtAlgorithm[])
-  const claims = { issuer: options.issuer ?? env.JWT_ISSUER, audience: options.audience ?? env.JWT_AUDIENCE }
-  for (const algorithm of algorithms) {
-    if (!JWT_ALGORITHMS.includes(algorithm)) fail(`JWT algorithm "${algorithm}" is not supported; use one of ${JWT_ALGORITHMS.join(', ')}`)
+function resolveCluster(input: PusherConfigInput, env: Env): ClusterConfig | undefined {
+  let connection: string | RedisOptions | undefined = input.redis ?? env.REDIS_URL
+  if (connection === undefined && env.REDIS_SENTINELS !== undefined) {
+    if (env.REDIS_SENTINEL_NAME === undefined) fail('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name of the monitored master')
+    const sentinels = splitList(env.REDIS_SENTINELS).map((hostPort) => {
+      const [host, port] = hostPort.split(':')
+      return { host: host!, port: Number(port ?? 26379) }
+    })
+    connection = { sentinels, name: env.REDIS_SENTINEL_NAME }
   }
-  if (secret !== undefined && publicKey !== undefined) fail('set either a JWT secret or a JWT public key, not both')
-
-  if (secret !== undefined) {
-    if (secret.length === 0) fail('JWT_SECRET is empty')
-    if (secret.length < 32) warnings.push('JWT secret is shorter than 32 characters; HS256 wants at least 32 random bytes')
-    const pinned = algorithms.length > 0 ? algorithms : ['HS256' as const]
-    // A shared secret must never verify an asymmetric algorithm: that is the RS/HS confusion attack.
-    if (pinned.some((a) => !a.startsWith('HS'))) fail('a JWT secret can only verify HS256/HS384/HS512; use a public key for other algorithms')
-    return { key: secret, algorithms: pinned, ...claims }
-  }
-  if (publicKey !== undefined) {
-    const implied = algorithmsForKey(publicKey)
-    const pinned = algorithms.length > 0 ? algorithms : implied.slice(0, 1)
-    const wrong = pinned.find((a) => !implied.includes(a))
-    if (wrong !== undefined) fail(`JWT algorithm ${wrong} does not fit the public key (it allows ${implied.join(', ')})`)
-    return { key: publicKey, algorithms: pinned, ...claims }
-  }
-  return undefined
+  if (connection === undefined || connection === '') return undefined
+  if (typeof connection === 'string' && !/^rediss?:\/\//.test(connection)) fail(`REDIS_URL must start with redis:// or rediss://, got "${connection}"`)
+  const options = input.cluster ?? {}
+  const leaseTtlMs = options.leaseTtlMs ?? env.PUSHER_LEASE_TTL_MS ?? 5000
+  if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 500) fail('cluster.leaseTtlMs (PUSHER_LEASE_TTL_MS) must be an integer of at least 500')
+  const prefix = options.prefix ?? env.PUSHER_REDIS_PREFIX ?? 'pusher:'
+  const nodeId = options.nodeId ?? env.PUSHER_NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  if (!/^[\w.:-]{1,100}$/.test(nodeId)) fail(`node id "${nodeId}" may hold only letters, digits and . _ : - (at most 100)`)
+  return { connection, prefix, nodeId, leaseTtlMs }
 }
 
-/** The algorithms a public key can verify, the usual one first. */
-function algorithmsForKey(pem: string | Buffer): JwtAlgorithm[] {
-  let key
-  try {
-    key = createPublicKey(pem)
-  } catch (error) {
-    return fail(`JWT public key is not a PEM public key: ${(error as Error).message}`)
-  }
-  switch (key.asymmetricKeyType) {
-    case 'rsa': return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
-    case 'rsa-pss': return ['PS256', 'PS384', 'PS512']
-    case 'ec': {
-      const curve = key.asymmetricKeyDetails?.namedCurve
-      if (curve === 'prime256v1') return ['ES256']
-      if (curve === 'secp384r1') return ['ES384']
-      if (curve === 'secp521r1') return ['ES512']
-      return fail(`JWT public key uses curve ${curve}, which JWT does not define`)
-    }
-    case 'ed25519': return ['EdDSA']
-    default: return fail(`JWT public key type ${key.asymmetricKeyType} is not supported`)
-  }
-}
 
-/** JWT_PUBLIC_KEY holds PEM text (newlines may be written as \n) or the path of a PEM file. */
-function readPem(value: string | undefined): string | undefined {
-  if (value === undefined || value === '') return undefined
-  if (value.includes('-----BEGIN')) return value.replace(/\\n/g, '\n')
-  try {
-    return readFileSync(value, 'utf8')
-  } catch (error) {
-    return fail(`JWT_PUBLIC_KEY is neither PEM text nor a readable file: ${(error as Error).message}`)
-  }
-}
-
-function splitList(value: string | string[] | undefined): string[] {
-  const items = Array.isArray(value) ? value : (value ?? '').split(',')
-  return items.map((item) => item.trim()).filter((item) => item.length > 0)
-}

@@ -22,6 +22,11 @@ export const PusherError = {
     'Message is %d bytes, over the %d-byte limit (maxMessageBytes); split it or raise the limit',
     413,
   ),
+  CLUSTER_UNAVAILABLE: createError(
+    'PUSHER_ERR_CLUSTER_UNAVAILABLE',
+    'Redis is unreachable, so this node cannot reach the other nodes of the cluster; nothing was sent (retry shortly)',
+    503,
+  ),
   SHUTTING_DOWN: createError(
     'PUSHER_ERR_SHUTTING_DOWN',
     'The hub is shutting down; retry against another node',

@@ -24,11 +24,6 @@ export interface HubOptions {
 export interface HubStats {
   connectionsOpened: number
   disconnects: Record<DisconnectReason, number>
-  /** Sends (unicast or batch items) that reached at least one connection. */
-  messagesDelivered: number
-  /** Sends whose user had no connection that could take them. */
-  messagesOffline: number
-  broadcasts: number
   /** Frames whose write completed. */
   framesWritten: number
   /** Frames whose write failed because the socket went away under them. */
@@ -52,9 +47,6 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   readonly stats: HubStats = {
     connectionsOpened: 0,
     disconnects: { client_closed: 0, slow_consumer: 0, heartbeat_timeout: 0, shutdown: 0 },
-    messagesDelivered: 0,
-    messagesOffline: 0,
-    broadcasts: 0,
     framesWritten: 0,
     framesFailed: 0,
   }
@@ -120,6 +112,16 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     return this.users.has(uid)
   }
 
+  /** Open connections of `uid` on this hub. */
+  connectionsOf(uid: string): number {
+    return this.users.get(uid)?.size ?? 0
+  }
+
+  /** Every user with at least one connection, with how many. */
+  *userConnections(): IterableIterator<[uid: string, connections: number]> {
+    for (const [uid, set] of this.users) yield [uid, set.size]
+  }
+
   /** Every open connection; a live view, safe to end connections while iterating. */
   *connections(): IterableIterator<Connection> {
     for (const set of this.users.values()) yield* set
@@ -151,8 +153,6 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     const set = this.users.get(uid)
     let written = 0
     if (set !== undefined) written = this.writeAll(set, textFrame(message), performance.now())
-    if (written > 0) this.stats.messagesDelivered++
-    else this.stats.messagesOffline++
     return written
   }
 
@@ -162,7 +162,6 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     const sentAt = performance.now()
     let written = 0
     for (const set of this.users.values()) written += this.writeAll(set, frame, sentAt)
-    this.stats.broadcasts++
     return written
   }
 

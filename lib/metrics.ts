@@ -6,6 +6,7 @@ import type { AuthFailureReason } from './auth-failures.js'
 import type { DisconnectReason } from './connection.js'
 import { FastHistogram } from './histogram.js'
 import type { Hub } from './hub.js'
+import { type Bus, isClusterBus } from './bus.js'
 
 // From 100 µs (a write on loopback) to 2.5 s (a consumer about to be cut off).
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -13,6 +14,7 @@ export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 export function registerHubMetrics(
   registry: Registry,
   hub: Hub,
+  bus: Bus,
   authFailures: Record<AuthFailureReason | 'api_key', number>,
 ): void {
   const registers = [registry]
@@ -52,19 +54,6 @@ export function registerHubMetrics(
     collect() { setCounters(this, 'reason', stats.disconnects satisfies Record<DisconnectReason, number>) },
   })
   new Counter({
-    name: 'pusher_messages_total',
-    help: 'Messages sent to a user (unicast and batch items), by outcome: delivered (written to at least one connection) or offline',
-    labelNames: ['outcome'],
-    registers,
-    collect() { setCounters(this, 'outcome', { delivered: stats.messagesDelivered, offline: stats.messagesOffline }) },
-  })
-  new Counter({
-    name: 'pusher_broadcasts_total',
-    help: 'Broadcast messages sent to every connection',
-    registers,
-    collect() { setCounter(this, stats.broadcasts) },
-  })
-  new Counter({
     name: 'pusher_frames_total',
     help: 'Frames handed to sockets whose write finished, by outcome: written or failed (socket gone mid-write)',
     labelNames: ['outcome'],
@@ -78,6 +67,8 @@ export function registerHubMetrics(
     registers,
     collect() { setCounters(this, 'reason', authFailures) },
   })
+
+  registerBusMetrics(registry, bus)
 
   const latency = new FastHistogram(
     'pusher_delivery_latency_seconds',
@@ -104,4 +95,51 @@ function setCounter(counter: Counter, value: number): void {
 function setCounters<L extends string>(counter: Counter<L>, label: L, values: Record<string, number>): void {
   counter.reset()
   for (const [key, value] of Object.entries(values)) counter.inc({ [label]: key } as Record<L, string>, value)
+}
+
+/** Sender-level outcomes, and in cluster mode the Redis link and the whole cluster's numbers. */
+function registerBusMetrics(registry: Registry, bus: Bus): void {
+  const registers = [registry]
+  const { stats } = bus
+  new Counter({
+    name: 'pusher_messages_total',
+    help: 'Messages sent to a user (unicast and batch items), by outcome: delivered (to at least one connection), offline (no connection anywhere), unavailable (503: the cluster could not be reached)',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      setCounters(this, 'outcome', { delivered: stats.messagesDelivered, offline: stats.messagesOffline, unavailable: stats.messagesUnavailable })
+    },
+  })
+  new Counter({
+    name: 'pusher_broadcasts_total',
+    help: 'Broadcast messages sent to every connection',
+    registers,
+    collect() { setCounter(this, stats.broadcasts) },
+  })
+  if (!isClusterBus(bus)) return
+
+  new Gauge({
+    name: 'pusher_redis_up',
+    help: '1 while this node\'s command connection to Redis is ready, 0 while it reconnects',
+    registers,
+    collect() { this.set(bus.redisUp ? 1 : 0) },
+  })
+  new Counter({
+    name: 'pusher_redis_reconnects_total',
+    help: 'Times this node\'s command connection to Redis had to reconnect',
+    registers,
+    collect() { setCounter(this, bus.relay.reconnects) },
+  })
+  new Counter({
+    name: 'pusher_relayed_total',
+    help: 'Payloads relayed through Redis, by direction: out (published to other nodes) or in (received from them)',
+    labelNames: ['direction'],
+    registers,
+    collect() { setCounters(this, 'direction', { out: bus.relay.relayedOut, in: bus.relay.relayedIn }) },
+  })
+  const cluster = (field: 'nodes' | 'connections' | 'users', name: string, help: string) =>
+    new Gauge({ name, help, registers, collect() { this.set(bus.cluster()[field]) } })
+  cluster('nodes', 'pusher_cluster_nodes', 'Nodes holding a lease in Redis, as of this node\'s last renewal')
+  cluster('connections', 'pusher_cluster_connections', 'Open connections on all nodes, as of this node\'s last lease renewal')
+  cluster('users', 'pusher_cluster_users_online', 'Users with a connection on any node, as of this node\'s last lease renewal')
 }

@@ -55,7 +55,7 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
     registry.removeSingleMetric(name)
   }
-  registerHubMetrics(registry, fastify.hub, fastify.authFailures)
+  registerHubMetrics(registry, fastify.hub, fastify.bus, fastify.authFailures)
 }
 
-export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-auth'] })
+export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-bus', 'pusher-auth'] })

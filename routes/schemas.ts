@@ -15,13 +15,17 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
     messages: Type.Array(SendBody, { minItems: 1, maxItems: config.maxBatchSize }),
   }, strict)
 
+  const partial = Type.Optional(Type.Literal(true, { description: 'Redis was unreachable: only this node\'s connections were served' }))
   const Delivered = Type.Object({
-    delivered: Type.Integer({ description: 'connections the message was written to' }),
+    delivered: Type.Integer({ description: 'connections the message was written to, on every node' }),
+    nodes: Type.Integer({ description: 'nodes the message was handed to' }),
+    partial,
   })
   const BatchResult = Type.Object({
     delivered: Type.Integer({ description: 'connections written to, over all messages' }),
     offline: Type.Integer({ description: 'messages whose user had no connection' }),
     results: Type.Array(Type.Object({ uid: Type.String(), delivered: Type.Integer() })),
+    partial,
   })
   const Error = Type.Object({
     statusCode: Type.Integer(),

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompil
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import fp from 'fastify-plugin'
+import type { Delivery } from '../lib/bus.js'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
 import { senderSchemas } from './schemas.js'
@@ -25,7 +26,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   fastify.addHook('onRequest', fastify.verifySender)
 
   const schemas = senderSchemas(config)
-  const hub = fastify.hub
+  const bus = fastify.bus
   // JSON may escape a character as \uXXXX (6 bytes); leave room for that and the uid.
   const bodyLimit = config.maxMessageBytes * 6 + config.maxUidLength * 6 + 1024
 
@@ -35,13 +36,17 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     if (bytes > config.maxMessageBytes) throw new PusherError.MESSAGE_TOO_LARGE(bytes, config.maxMessageBytes)
   }
 
-  // Handlers are plain functions (not async): Fastify sends what they return, and skips
-  // the promise machinery on the hottest route.
+  const delivered = (uid: string, delivery: Delivery): Delivery => {
+    if (delivery.delivered === 0) throw new PusherError.USER_OFFLINE(uid)
+    return delivery
+  }
+
+  // Handlers are plain functions (not async): Fastify sends what they return, and with
+  // the in-process bus the hottest route then needs no promise at all.
   const sendOne = ({ uid, message }: { uid: string; message: string }) => {
     checkSize(message)
-    const delivered = hub.send(uid, message)
-    if (delivered === 0) throw new PusherError.USER_OFFLINE(uid)
-    return { delivered }
+    const delivery = bus.send(uid, message)
+    return delivery instanceof Promise ? delivery.then((d) => delivered(uid, d)) : delivered(uid, delivery)
   }
 
   fastify.post('/send', {
@@ -61,15 +66,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     // Check every size first, so a batch is either refused whole or sent whole.
     const { messages } = request.body
     for (const { message } of messages) checkSize(message)
-    let delivered = 0
-    let offline = 0
-    const results = messages.map(({ uid, message }) => {
-      const count = hub.send(uid, message)
-      delivered += count
-      if (count === 0) offline++
-      return { uid, delivered: count }
-    })
-    return { delivered, offline, results }
+    return bus.sendBatch(messages)
   })
 
   fastify.post('/broadcast', {
@@ -78,7 +75,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     schema: { body: schemas.BroadcastBody, querystring: schemas.BroadcastQuery, response: { 200: schemas.Delivered } },
   }, (request) => {
     checkSize(request.body.message)
-    return { delivered: hub.broadcast(request.body.message) }
+    return bus.broadcast(request.body.message)
   })
 }
 
@@ -128,6 +125,6 @@ function formatValidationErrors(errors: FastifySchemaValidationError[], dataVar:
 export default fp(sendRoutes, {
   fastify: '5.x',
   name: 'pusher-send-routes',
-  dependencies: ['pusher-auth', 'pusher-hub'],
+  dependencies: ['pusher-auth', 'pusher-bus'],
   encapsulate: true,
 })

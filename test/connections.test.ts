@@ -14,7 +14,7 @@ after(() => hub.app.close())
 test('three tabs of one user all receive a send, and closing one leaves the others registered', async () => {
   const tabs = await Promise.all([connectAs(hub, 'alice'), connectAs(hub, 'alice'), connectAs(hub, 'alice')])
   const bob = await connectAs(hub, 'bob')
-  assert.deepEqual((await post(hub, '/send', { uid: 'alice', message: 'to every tab' })).body, { delivered: 3 })
+  assert.deepEqual((await post(hub, '/send', { uid: 'alice', message: 'to every tab' })).body, { delivered: 3, nodes: 1 })
   for (const tab of tabs) assert.deepEqual(await tab.received(1), ['to every tab'])
   assert.equal(bob.messages.length, 0)
 
@@ -22,7 +22,7 @@ test('three tabs of one user all receive a send, and closing one leaves the othe
   const gone = once(hub.app.hub, 'disconnect')
   await tabs[0]!.close()
   await gone
-  assert.deepEqual((await post(hub, '/send', { uid: 'alice', message: 'still here' })).body, { delivered: 2 })
+  assert.deepEqual((await post(hub, '/send', { uid: 'alice', message: 'still here' })).body, { delivered: 2, nodes: 1 })
   assert.deepEqual(await tabs[1]!.received(2), ['to every tab', 'still here'])
   assert.deepEqual(await tabs[2]!.received(2), ['to every tab', 'still here'])
 
@@ -43,7 +43,7 @@ test('a broadcast reaches every connection of every user', async () => {
   const clients = await Promise.all(['u1', 'u2', 'u2', 'u3'].map((uid) => connectAs(hub, uid)))
   const response = await post(hub, '/broadcast', 'message=everyone')
   assert.equal(response.status, 200)
-  assert.deepEqual(response.body, { delivered: 4 })
+  assert.deepEqual(response.body, { delivered: 4, nodes: 1 })
   for (const client of clients) assert.deepEqual(await client.received(1), ['everyone'])
   assert.equal((await post(hub, '/broadcast', { message: 'as JSON' })).body.delivered, 4)
   assert.equal((await post(hub, '/broadcast?message=from%20the%20query')).body.delivered, 4)

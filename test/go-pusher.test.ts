@@ -21,7 +21,7 @@ test('the go-pusher test vector connects, receives GET /send as a text frame, an
     headers: { authorization: `Bearer ${API_KEY}` },
   })
   assert.equal(response.status, 200)
-  assert.deepEqual(await response.json(), { delivered: 1 })
+  assert.deepEqual(await response.json(), { delivered: 1, nodes: 1 })
   assert.deepEqual(await client.received(1), ['Hello World'])
 
   await hub.app.hub.drained()

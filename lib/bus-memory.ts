@@ -1,0 +1,40 @@
+// The single-process bus: every connection is in this process's hub, so a send is a
+// hub write and nothing else. No Redis code is loaded on this path.
+import { type BatchDelivery, type Bus, type ClusterView, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
+import type { Hub } from './hub.js'
+
+export class MemoryBus implements Bus {
+  readonly stats = newBusStats()
+
+  constructor(private readonly hub: Hub) {}
+
+  send(uid: string, message: string): Delivery {
+    const delivered = this.hub.send(uid, message)
+    if (delivered > 0) this.stats.messagesDelivered++
+    else this.stats.messagesOffline++
+    return { delivered, nodes: delivered > 0 ? 1 : 0 }
+  }
+
+  sendBatch(messages: OutgoingMessage[]): BatchDelivery {
+    let delivered = 0
+    let offline = 0
+    const results = messages.map(({ uid, message }) => {
+      const count = this.send(uid, message).delivered
+      delivered += count
+      if (count === 0) offline++
+      return { uid, delivered: count }
+    })
+    return { delivered, offline, results }
+  }
+
+  broadcast(message: string): Delivery {
+    this.stats.broadcasts++
+    return { delivered: this.hub.broadcast(message), nodes: 1 }
+  }
+
+  cluster(): ClusterView {
+    return { nodes: 1, connections: this.hub.connectionCount, users: this.hub.userCount }
+  }
+
+  async close(): Promise<void> {}
+}

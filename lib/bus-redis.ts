@@ -1,0 +1,315 @@
+// The cluster bus: nodes joined through Redis. A send is written to this node's own
+// connections of the user and published, once per node, to the other nodes that
+// presence says hold the user; a broadcast is published once and every node writes it
+// to its own connections. Redis being away never blocks: commands fail fast (no
+// offline queue), sends that need Redis answer 503, local sends keep working, and
+// the node rewrites its presence when Redis is back.
+import { Redis, type RedisOptions } from 'ioredis'
+import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
+import { PusherError } from './errors.js'
+import type { Connection } from './connection.js'
+import type { Hub } from './hub.js'
+import { type LeaseResult, RedisPresence } from './redis-presence.js'
+import { decodeRelay, encodeBroadcast, encodeUnicast } from './relay-codec.js'
+
+export interface RedisBusOptions {
+  /** A redis:// URL, or ioredis options (Sentinel included). */
+  redis: string | RedisOptions
+  /** Prefix of every key and channel, so several hubs can share one Redis. */
+  prefix: string
+  nodeId: string
+  /** How long a node stays in presence without renewing its lease. */
+  leaseTtlMs: number
+  log: { info(message: string): void; warn(message: string): void }
+}
+
+export class RedisBus implements ClusterBus {
+  readonly stats = newBusStats()
+  readonly relay: RelayStats = { relayedOut: 0, relayedIn: 0, reconnects: 0 }
+  readonly nodeId: string
+  private readonly commands: Redis
+  private readonly subscriber: Redis
+  private readonly presence: RedisPresence
+  private readonly channel: string
+  private readonly broadcastChannel: string
+  private view: LeaseResult = { rejoined: false, live: new Set(), connections: 0, users: 0, expired: [] }
+  private dirtyUids = new Set<string>()
+  private presenceFlushScheduled = false
+  private presenceStale = true
+  private presenceWrite: Promise<void> = Promise.resolve()
+  private leaseTimer: NodeJS.Timeout | undefined
+  private closed = false
+
+  constructor(private readonly hub: Hub, private readonly options: RedisBusOptions) {
+    this.nodeId = options.nodeId
+    const base: RedisOptions = typeof options.redis === 'string' ? {} : options.redis
+    const connect = (extra: RedisOptions) =>
+      typeof options.redis === 'string' ? new Redis(options.redis, { ...extra }) : new Redis({ ...base, ...extra })
+    // Fail fast: with no offline queue and no retries a command fails at once while Redis
+    // is away, instead of piling up in memory and answering minutes later.
+    this.commands = connect({ enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 2000, enableAutoPipelining: true })
+    // The subscriber keeps ioredis' defaults: it re-subscribes by itself after a reconnect.
+    this.subscriber = connect({})
+    this.presence = new RedisPresence(this.commands, options.prefix, this.nodeId)
+    this.channel = `${options.prefix}relay:${this.nodeId}`
+    this.broadcastChannel = `${options.prefix}broadcast`
+    this.watch(this.commands, 'commands')
+    this.watch(this.subscriber, 'subscriber')
+    this.subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => this.onRelay(payload))
+    hub.on('connect', this.onPresenceChange)
+    hub.on('disconnect', this.onPresenceChange)
+  }
+
+  /** Resolves once the presence changes made so far are written to Redis (or failed). */
+  async presenceSettled(): Promise<void> {
+    await this.presenceWrite
+  }
+
+  /** Resolves once both connections are up and this node's channels are subscribed again. */
+  async whenRedisReady(): Promise<void> {
+    const ready = (client: Redis) =>
+      client.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => client.once('ready', () => resolve()))
+    await Promise.all([ready(this.commands), ready(this.subscriber)])
+    // ioredis re-subscribes after 'ready'; subscribing again (idempotent) waits for it.
+    await this.subscriber.subscribe(this.channel, this.broadcastChannel)
+  }
+
+  /** True while the command connection is up. */
+  get redisUp(): boolean {
+    return this.commands.status === 'ready'
+  }
+
+  /** Subscribes and takes a first lease; resolves even if Redis is away (the node then heals later). */
+  async start(): Promise<void> {
+    const interval = Math.max(100, Math.floor(this.options.leaseTtlMs / 5))
+    this.leaseTimer = setInterval(() => void this.renewLease(), interval)
+    this.leaseTimer.unref()
+    try {
+      await this.subscriber.subscribe(this.channel, this.broadcastChannel)
+      await this.renewLease()
+    } catch (error) {
+      this.options.log.warn(`Redis is not reachable yet (${(error as Error).message}); serving local connections until it is`)
+    }
+  }
+
+  async send(uid: string, message: string): Promise<Delivery> {
+    const local = this.hub.send(uid, message)
+    let holders: Record<string, string>
+    try {
+      holders = await this.presence.holders(uid)
+    } catch (error) {
+      return this.withoutRedis(local, uid, error)
+    }
+    let delivered = local
+    let nodes = local > 0 ? 1 : 0
+    const relays: Array<Promise<void>> = []
+    for (const node in holders) {
+      if (node === this.nodeId || !this.view.live.has(node)) continue
+      relays.push(this.publishTo(node, encodeUnicast([{ uid, message }])).then((received) => {
+        if (received) {
+          delivered += Number(holders[node])
+          nodes++
+        }
+      }))
+    }
+    let partial = false
+    if (relays.length > 0) await Promise.all(relays).catch(() => { partial = true })
+    if (delivered === 0 && partial) return this.withoutRedis(0, uid, new Error('publish failed'))
+    this.count(delivered)
+    return partial ? { delivered, nodes, partial } : { delivered, nodes }
+  }
+
+  async sendBatch(messages: OutgoingMessage[]): Promise<BatchDelivery> {
+    const results = messages.map(({ uid, message }) => ({ uid, delivered: this.hub.send(uid, message) }))
+    let partial = false
+    try {
+      const uids = [...new Set(messages.map((m) => m.uid))]
+      const holders = new Map((await this.presence.holdersOfMany(uids)).map((h, i) => [uids[i]!, h]))
+      // One publish per node, carrying every message of the batch that node must deliver.
+      const perNode = new Map<string, number[]>()
+      messages.forEach(({ uid }, i) => {
+        for (const node in holders.get(uid)) {
+          if (node === this.nodeId || !this.view.live.has(node)) continue
+          let indices = perNode.get(node)
+          if (indices === undefined) perNode.set(node, (indices = []))
+          indices.push(i)
+        }
+      })
+      await Promise.all([...perNode].map(async ([node, indices]) => {
+        if (!(await this.publishTo(node, encodeUnicast(indices.map((i) => messages[i]!))))) return
+        for (const i of indices) results[i]!.delivered += Number(holders.get(messages[i]!.uid)![node])
+      }))
+    } catch {
+      partial = true
+    }
+    if (partial && results.every((r) => r.delivered === 0)) {
+      this.stats.messagesUnavailable += messages.length
+      throw new PusherError.CLUSTER_UNAVAILABLE()
+    }
+    let delivered = 0
+    let offline = 0
+    for (const result of results) {
+      delivered += result.delivered
+      if (result.delivered === 0) offline++
+      this.count(result.delivered)
+    }
+    return partial ? { delivered, offline, results, partial } : { delivered, offline, results }
+  }
+
+  async broadcast(message: string): Promise<Delivery> {
+    // Redis first: a broadcast that reached only this node would have to be retried, and
+    // the retry would reach this node's users twice.
+    let receivers: number
+    try {
+      receivers = await this.commands.publish(this.broadcastChannel, encodeBroadcast(this.nodeId, message))
+    } catch {
+      this.stats.messagesUnavailable++
+      throw new PusherError.CLUSTER_UNAVAILABLE()
+    }
+    this.stats.broadcasts++
+    this.relay.relayedOut++
+    const local = this.hub.broadcast(message)
+    // Other nodes' counts are their last lease reports: a broadcast is not acknowledged.
+    const elsewhere = Math.max(0, this.view.connections - this.hub.connectionCount)
+    return { delivered: local + elsewhere, nodes: Math.max(1, receivers) }
+  }
+
+  cluster(): ClusterView {
+    if (this.view.live.size === 0) return { nodes: 1, connections: this.hub.connectionCount, users: this.hub.userCount }
+    return { nodes: this.view.live.size, connections: this.view.connections, users: this.view.users }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    clearInterval(this.leaseTimer)
+    this.hub.off('connect', this.onPresenceChange).off('disconnect', this.onPresenceChange)
+    if (this.redisUp) {
+      // Leave at once, rather than when the lease runs out.
+      await this.presence.reap(this.nodeId).catch(() => {})
+    }
+    this.subscriber.disconnect()
+    this.commands.disconnect()
+  }
+
+  private count(delivered: number): void {
+    if (delivered > 0) this.stats.messagesDelivered++
+    else this.stats.messagesOffline++
+  }
+
+  /** Redis failed mid-send: the local connections were served; without them there is nothing to report but 503. */
+  private withoutRedis(local: number, uid: string, error: unknown): Delivery {
+    if (local > 0) {
+      this.stats.messagesDelivered++
+      return { delivered: local, nodes: 1, partial: true }
+    }
+    this.stats.messagesUnavailable++
+    this.options.log.warn(`send to ${uid} refused: Redis unreachable (${(error as Error).message})`)
+    throw new PusherError.CLUSTER_UNAVAILABLE()
+  }
+
+  /** Publishes to one node's channel; true if that node's subscriber received it. */
+  private async publishTo(node: string, payload: Buffer): Promise<boolean> {
+    const received = await this.commands.publish(`${this.options.prefix}relay:${node}`, payload)
+    this.relay.relayedOut++
+    return received > 0
+  }
+
+  private onRelay(payload: Buffer): void {
+    let relayed
+    try {
+      relayed = decodeRelay(payload)
+    } catch (error) {
+      this.options.log.warn(`ignored a malformed relay payload: ${(error as Error).message}`)
+      return
+    }
+    this.relay.relayedIn++
+    if (relayed.kind === 'broadcast') {
+      if (relayed.origin !== this.nodeId) this.hub.broadcast(relayed.message)
+      return
+    }
+    for (const { uid, message } of relayed.messages) this.hub.send(uid, message)
+  }
+
+  private readonly onPresenceChange = (connection: Connection): void => this.markDirty(connection.uid)
+
+  private markDirty(uid: string): void {
+    this.dirtyUids.add(uid)
+    if (this.presenceFlushScheduled) return
+    this.presenceFlushScheduled = true
+    // Connections that arrive together (a reconnect storm) are written in one round trip.
+    this.presenceWrite = new Promise((resolve) => setImmediate(() => resolve(this.flushPresence())))
+  }
+
+  private flushPresence(): Promise<void> {
+    this.presenceFlushScheduled = false
+    this.presenceWrite = this.writeDirtyPresence()
+    return this.presenceWrite
+  }
+
+  private async writeDirtyPresence(): Promise<void> {
+    // After close() this node has left: writing presence again would leave it behind.
+    if (this.closed) return
+    const uids = this.dirtyUids
+    this.dirtyUids = new Set()
+    if (this.presenceStale || !this.redisUp) {
+      // Everything is rewritten at the next lease anyway.
+      this.presenceStale = true
+      return
+    }
+    try {
+      await this.presence.write([...uids].map((uid) => [uid, this.hub.connectionsOf(uid)]))
+    } catch (error) {
+      this.presenceStale = true
+      this.options.log.warn(`presence update failed, rewriting at the next lease: ${(error as Error).message}`)
+    }
+  }
+
+  /**
+   * Renews the lease, refreshes the cluster view, rewrites presence when this node was
+   * missing or an update failed, and reaps expired nodes. Runs every leaseTtl/5; tests
+   * call it to act at once.
+   */
+  async renewLease(): Promise<void> {
+    if (!this.redisUp || this.closed) return
+    try {
+      const view = await this.presence.lease(this.options.leaseTtlMs, this.hub)
+      this.view = view
+      if (view.rejoined || this.presenceStale) {
+        this.presenceStale = false
+        this.dirtyUids.clear()
+        await this.presence.write(this.hub.userConnections())
+        if (view.rejoined) this.options.log.info(`joined the cluster as ${this.nodeId} with ${this.hub.userCount} users`)
+      }
+      // ioredis re-subscribes by itself after a reconnect; should that ever not happen,
+      // relays to this node would reach no one, so check, and subscribe again if needed.
+      const [, subscribers] = (await this.commands.pubsub('NUMSUB', this.channel)) as [string, number]
+      if (Number(subscribers) === 0) await this.subscriber.subscribe(this.channel, this.broadcastChannel)
+      for (const node of view.expired) {
+        const users = await this.presence.reap(node)
+        this.options.log.info(`node ${node} stopped renewing its lease: removed it and its ${users} users from presence`)
+      }
+    } catch (error) {
+      this.presenceStale = true
+      this.options.log.warn(`lease renewal failed: ${(error as Error).message}`)
+    }
+  }
+
+  private watch(client: Redis, role: string): void {
+    let wasReady = false
+    client.on('ready', () => {
+      if (wasReady) return
+      wasReady = true
+      this.options.log.info(`Redis ${role} connection ready`)
+    })
+    client.on('close', () => {
+      if (!wasReady) return
+      wasReady = false
+      this.options.log.warn(`Redis ${role} connection lost; reconnecting`)
+    })
+    client.on('reconnecting', () => {
+      if (role === 'commands') this.relay.reconnects++
+    })
+    // ioredis reports every failed attempt; the lines above say what matters once.
+    client.on('error', () => {})
+  }
+}

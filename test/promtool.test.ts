@@ -61,7 +61,31 @@ test('promtool check rules and test rules pass on deploy/alerts.yml', { skip }, 
   assert.equal(unit.code, 0, unit.output)
 })
 
-test('promtool check config passes on deploy/prometheus.yml', { skip }, async () => {
-  const { code, output } = await promtool(['check', 'config', 'deploy/prometheus.yml'])
-  assert.equal(code, 0, output)
+test('promtool check config passes on the single-node and the cluster scrape configs', { skip }, async () => {
+  for (const file of ['deploy/prometheus.yml', 'deploy/prometheus.cluster.yml']) {
+    const { code, output } = await promtool(['check', 'config', file])
+    assert.equal(code, 0, output)
+  }
+})
+
+test('promtool check metrics passes on a cluster node\'s /metrics too', { skip }, async (t) => {
+  const { dropPrefix, redisReachable, settle, startNode, testPrefix } = await import('./cluster-helpers.js')
+  if (!(await redisReachable())) return t.skip('Redis is not reachable at REDIS_URL')
+  const prefix = testPrefix()
+  const node = await startNode(prefix, 'linted')
+  try {
+    const client = await connectAs(node, 'c1')
+    await settle(node)
+    await post(node, '/send', { uid: 'c1', message: 'x' })
+    const text = await (await fetch(`${node.url}/metrics`)).text()
+    for (const name of ['pusher_redis_up', 'pusher_cluster_nodes', 'pusher_cluster_users_online', 'pusher_relayed_total']) {
+      assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), `${name} missing`)
+    }
+    const { code, output } = await promtool(['check', 'metrics'], text)
+    assert.equal(code, 0, output)
+    await client.close()
+  } finally {
+    await node.app.close()
+    await dropPrefix(prefix)
+  }
 })

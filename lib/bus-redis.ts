@@ -103,9 +103,13 @@ export class RedisBus implements ClusterBus {
     let delivered = local
     let nodes = local > 0 ? 1 : 0
     const relays: Array<Promise<void>> = []
+    let payload: Buffer | undefined
+    // Every other node presence lists gets the relay; one that has died (its lease not yet
+    // expired) has no subscriber left, so PUBLISH reports 0 and nothing is claimed for it.
     for (const node in holders) {
-      if (node === this.nodeId || !this.view.live.has(node)) continue
-      relays.push(this.publishTo(node, encodeUnicast([{ uid, message }])).then((received) => {
+      if (node === this.nodeId) continue
+      payload ??= encodeUnicast([{ uid, message }])
+      relays.push(this.publishTo(node, payload).then((received) => {
         if (received) {
           delivered += Number(holders[node])
           nodes++
@@ -129,7 +133,7 @@ export class RedisBus implements ClusterBus {
       const perNode = new Map<string, number[]>()
       messages.forEach(({ uid }, i) => {
         for (const node in holders.get(uid)) {
-          if (node === this.nodeId || !this.view.live.has(node)) continue
+          if (node === this.nodeId) continue
           let indices = perNode.get(node)
           if (indices === undefined) perNode.set(node, (indices = []))
           indices.push(i)

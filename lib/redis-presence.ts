@@ -8,8 +8,8 @@
 //   node:<id>:users    set   uids that node holds (to clean up after it)
 //   presence:<uid>     hash  node id -> connections of uid on that node
 //   users              set   uids online anywhere (SCARD: users online in the cluster)
-// A node renews its lease every ttl/5. One that stops (SIGKILL) is skipped by senders
-// as soon as its lease expires, and the next node to renew reaps its entries.
+// A node renews its lease every ttl/5. When one stops (SIGKILL) its lease runs out and
+// the next node to renew reaps its entries; until then relays to it find no subscriber.
 import type { Redis } from 'ioredis'
 
 const SET_PRESENCE = `

@@ -1,0 +1,68 @@
+// Where durable messages are kept until they are acknowledged or expire (issue #5).
+// One interface, one file per engine: SQLite (store-sqlite.ts, the embedded default)
+// and, for cluster mode, Redis. A message gets an id (global) and a seq (its place in
+// its user's stream, never reused), so a client can acknowledge "everything up to seq"
+// and resume "after seq".
+
+export type MessageStatus =
+  | 'queued' // stored, not yet written to any connection
+  | 'delivered' // written to at least one connection, not acknowledged
+  | 'acked' // a client confirmed it (or a later message)
+  | 'expired' // its time to live ran out first, or the user's queue was full
+
+export interface StoredMessage {
+  id: string
+  uid: string
+  seq: number
+  data: string
+  createdAt: number
+  expiresAt: number
+  status: MessageStatus
+  deliveredAt?: number
+  ackedAt?: number
+  expiredAt?: number
+}
+
+export interface NewMessage {
+  uid: string
+  data: string
+  ttlMs: number
+}
+
+/** Transitions counted since start, for the metrics. */
+export interface StoreStats {
+  stored: number
+  delivered: number
+  acked: number
+  expired: number
+  /** Expired early because the user had more than maxPerUser messages kept. */
+  dropped: number
+}
+
+export interface StoreOptions {
+  /** Messages kept per user that are neither acknowledged nor expired; the oldest beyond it expire. */
+  maxPerUser: number
+  /** How long an acknowledged or expired message stays readable by GET /messages/:id. */
+  keepClosedMs: number
+}
+
+export interface MessageStore {
+  readonly stats: StoreStats
+  /** Stores messages in order, assigning ids and seqs; resolves once they are durable. */
+  append(messages: NewMessage[], now?: number): Promise<StoredMessage[]>
+  /** Records that these messages were written to a connection (queued -> delivered). */
+  markDelivered(ids: string[], now?: number): Promise<void>
+  /** Acknowledges every open message of `uid` up to and including `seq`; resolves with how many. */
+  ack(uid: string, seq: number, now?: number): Promise<number>
+  /** Open (queued or delivered, unexpired) messages of `uid` after `afterSeq`, oldest first. */
+  open(uid: string, afterSeq: number, limit: number, now?: number): Promise<StoredMessage[]>
+  /** One message by id, while it is kept. */
+  get(id: string, now?: number): Promise<StoredMessage | undefined>
+  /** Expires what outlived its TTL and forgets closed messages older than keepClosedMs. */
+  sweep(now?: number): Promise<{ expired: number; forgotten: number }>
+  close(): Promise<void>
+}
+
+export function newStoreStats(): StoreStats {
+  return { stored: 0, delivered: 0, acked: 0, expired: 0, dropped: 0 }
+}

@@ -1,0 +1,99 @@
+// The behaviour every MessageStore engine must have; each engine's test file runs it.
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { MessageStore } from '../lib/store.js'
+
+const MINUTE = 60_000
+export const CONTRACT_OPTIONS = { maxPerUser: 5, keepClosedMs: 10 * MINUTE }
+
+/** `open()` makes a fresh, empty store with CONTRACT_OPTIONS; `dispose` removes its data. */
+export function storeContract(engine: string, open: () => Promise<MessageStore>, dispose: () => Promise<void> = async () => {}): void {
+  describe(`MessageStore contract: ${engine}`, () => {
+    let store: MessageStore
+    const t0 = 1_800_000_000_000
+    before(async () => {
+      store = await open()
+    })
+    after(async () => {
+      await store.close()
+      await dispose()
+    })
+
+    test('append assigns unique ids and per-user seqs in order, and stores before resolving', async () => {
+      const stored = await store.append([
+        { uid: 'ann', data: 'a1', ttlMs: MINUTE },
+        { uid: 'bob', data: 'b1', ttlMs: MINUTE },
+        { uid: 'ann', data: 'a2', ttlMs: MINUTE },
+      ], t0)
+      assert.deepEqual(stored.map((m) => [m.uid, m.seq, m.status]), [['ann', 1, 'queued'], ['bob', 1, 'queued'], ['ann', 2, 'queued']])
+      assert.equal(new Set(stored.map((m) => m.id)).size, 3)
+      const again = await store.get(stored[2]!.id, t0)
+      assert.deepEqual(again, { ...stored[2], expiresAt: t0 + MINUTE })
+      // Appends from concurrent senders keep their order within a user.
+      const [x, y] = await Promise.all([
+        store.append([{ uid: 'ann', data: 'a3', ttlMs: MINUTE }], t0),
+        store.append([{ uid: 'ann', data: 'a4', ttlMs: MINUTE }], t0),
+      ])
+      assert.deepEqual([x![0]!.seq, y![0]!.seq], [3, 4])
+    })
+
+    test('open lists unacknowledged messages after a seq, oldest first, delivered ones included', async () => {
+      const [first] = await store.open('ann', 0, 10, t0)
+      await store.markDelivered([first!.id], t0 + 1)
+      const all = await store.open('ann', 0, 10, t0 + 2)
+      assert.deepEqual(all.map((m) => [m.seq, m.data, m.status]), [[1, 'a1', 'delivered'], [2, 'a2', 'queued'], [3, 'a3', 'queued'], [4, 'a4', 'queued']])
+      assert.equal(all[0]!.deliveredAt, t0 + 1)
+      assert.deepEqual((await store.open('ann', 2, 10, t0 + 2)).map((m) => m.seq), [3, 4])
+      assert.deepEqual((await store.open('ann', 0, 2, t0 + 2)).map((m) => m.seq), [1, 2])
+      assert.deepEqual(await store.open('nobody', 0, 10, t0), [])
+    })
+
+    test('one ack covers every message up to its seq, once', async () => {
+      assert.equal(await store.ack('ann', 3, t0 + 5), 3)
+      assert.equal(await store.ack('ann', 3, t0 + 6), 0)
+      assert.deepEqual((await store.open('ann', 0, 10, t0 + 7)).map((m) => m.seq), [4])
+      // Acknowledging ahead of what exists covers what exists, nothing more.
+      assert.equal(await store.ack('bob', 99, t0 + 8), 1)
+      assert.deepEqual(await store.open('bob', 0, 10, t0 + 8), [])
+    })
+
+    test('status by id follows a message through acked, and expired', async () => {
+      const [acked, lapsing] = await store.append([
+        { uid: 'cy', data: 'will be acked', ttlMs: MINUTE },
+        { uid: 'cy', data: 'will lapse', ttlMs: MINUTE },
+      ], t0)
+      await store.markDelivered([acked!.id], t0 + 10)
+      await store.ack('cy', acked!.seq, t0 + 20)
+      const ackedNow = await store.get(acked!.id, t0 + 30)
+      assert.equal(ackedNow!.status, 'acked')
+      assert.equal(ackedNow!.deliveredAt, t0 + 10)
+      assert.equal(ackedNow!.ackedAt, t0 + 20)
+      // Past its TTL a message is expired for readers at once, and for sweep() too.
+      const lapsed = await store.get(lapsing!.id, t0 + MINUTE + 1)
+      assert.equal(lapsed!.status, 'expired')
+      assert.deepEqual(await store.open('cy', 0, 10, t0 + MINUTE + 1), [])
+      assert.equal(await store.ack('cy', lapsing!.seq, t0 + MINUTE + 2), 0)
+    })
+
+    test('a user over maxPerUser loses the oldest open messages, counted as dropped', async () => {
+      const before = store.stats.dropped
+      await store.append(Array.from({ length: 7 }, (_, i) => ({ uid: 'dee', data: `d${i + 1}`, ttlMs: MINUTE })), t0)
+      const open = await store.open('dee', 0, 10, t0)
+      assert.deepEqual(open.map((m) => m.data), ['d3', 'd4', 'd5', 'd6', 'd7'])
+      assert.equal(store.stats.dropped - before, 2)
+    })
+
+    test('sweep expires what outlived its TTL and forgets closed messages after keepClosedMs; seqs are never reused', async () => {
+      const [m] = await store.append([{ uid: 'eve', data: 'short', ttlMs: 1000 }], t0)
+      const swept = await store.sweep(t0 + 2000)
+      assert.ok(swept.expired >= 1)
+      assert.equal((await store.get(m!.id, t0 + 2000))!.status, 'expired')
+      const later = t0 + 2000 + CONTRACT_OPTIONS.keepClosedMs + 1
+      const { forgotten } = await store.sweep(later)
+      assert.ok(forgotten >= 1)
+      assert.equal(await store.get(m!.id, later), undefined)
+      const [next] = await store.append([{ uid: 'eve', data: 'after', ttlMs: MINUTE }], later)
+      assert.equal(next!.seq, 2)
+    })
+  })
+}

@@ -1,0 +1,51 @@
+// The SQLite engine: the shared contract, plus what only a file can show: messages
+// outlive the process, even one killed with SIGKILL right after an append resolved.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { SqliteStore } from '../lib/store-sqlite.js'
+import { CONTRACT_OPTIONS, storeContract } from './store-contract.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'pusher-store-'))
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+let files = 0
+const newPath = () => join(dir, `store-${files++}.db`)
+
+storeContract('SQLite', async () => new SqliteStore({ path: newPath(), ...CONTRACT_OPTIONS }))
+
+test('messages survive closing and reopening the file', async () => {
+  const path = newPath()
+  const first = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const [stored] = await first.append([{ uid: 'fay', data: 'kept', ttlMs: 60_000 }])
+  await first.close()
+  const second = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  assert.equal((await second.get(stored!.id))?.data, 'kept')
+  // The per-user sequence carries on where it stopped.
+  const [next] = await second.append([{ uid: 'fay', data: 'next', ttlMs: 60_000 }])
+  assert.equal(next!.seq, 2)
+  await second.close()
+})
+
+test('a message whose append resolved survives SIGKILL of the process that stored it', { timeout: 30_000 }, async () => {
+  const path = newPath()
+  const script = `
+    import { SqliteStore } from ${JSON.stringify(new URL('../lib/store-sqlite.ts', import.meta.url).pathname)}
+    const store = new SqliteStore({ path: ${JSON.stringify(path)}, maxPerUser: 100, keepClosedMs: 60000 })
+    const stored = await store.append([{ uid: 'gus', data: 'must survive', ttlMs: 60000 }])
+    process.stdout.write(stored[0].id + '\\n')
+    setInterval(() => {}, 1000)
+  `
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer]
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  const store = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const message = await store.get(line.toString().trim())
+  assert.equal(message?.data, 'must survive')
+  assert.equal(message?.status, 'queued')
+  await store.close()
+})

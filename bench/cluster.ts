@@ -8,7 +8,7 @@
 import { type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
-import { log, machine, pinned, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
+import { log, machine, pinned, resultsBlock, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
 import { medianOf, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
@@ -89,17 +89,8 @@ const line = (cells: string[]) => `| ${cells.join(' | ')} |`
 const table = [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
 process.stdout.write(`${table}\n`)
 if (!args['no-write'] && !args.quick) {
-  writeSection('cluster', [
+  writeSection('cluster', resultsBlock([
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}, Redis at ${REDIS_URL} (unpinned).`,
     `Command: \`npm run bench:cluster -- ${process.argv.slice(2).join(' ')}\` (${repeats} runs each, medians; every node on core 0, generator on core 1).`,
-    '',
-    table,
-    '',
-    '<details><summary>Every run</summary>',
-    '',
-    '```json',
-    JSON.stringify(Object.fromEntries(setups.map((setup, i) => [setup.name, runs[i]]))),
-    '```',
-    '</details>',
-  ].join('\n'))
+  ], table, Object.fromEntries(setups.map((setup, i) => [setup.name, runs[i]]))))
 }

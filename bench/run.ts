@@ -6,7 +6,7 @@
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { log, machine, pinned, root, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
+import { log, machine, pinned, resultsBlock, root, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
 import { formatTable, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
@@ -90,18 +90,8 @@ const table = formatTable(runs, Object.fromEntries(chosen.map((key) => [key, ser
 process.stdout.write(`${table}\n`)
 // bench/RESULTS.md keeps its prose; only the part between the results markers is regenerated.
 if (!args['no-write'] && !args.quick) {
-  const generated = [
+  writeSection('results', resultsBlock([
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; hard file limit ${hardLimit}.`,
     `Command: \`${command}\` (${repeats} runs per server, medians; server on core 0, generator on core 1).`,
-    '',
-    table,
-    '',
-    '<details><summary>Every run</summary>',
-    '',
-    '```json',
-    JSON.stringify(runs),
-    '```',
-    '</details>',
-  ].join('\n')
-  writeSection('results', generated)
+  ], table, runs))
 }

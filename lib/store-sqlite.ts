@@ -5,7 +5,7 @@
 // 'full'` adds an fsync per commit for surviving a power loss too.
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
-import { type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
+import { asOf, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 export interface SqliteStoreOptions extends StoreOptions {
   /** Path of the database file; ':memory:' for a store that dies with the process. */
@@ -56,12 +56,7 @@ function toMessage(row: Row, now: number): StoredMessage {
   if (row.delivered_at !== null) message.deliveredAt = row.delivered_at
   if (row.acked_at !== null) message.ackedAt = row.acked_at
   if (row.expired_at !== null) message.expiredAt = row.expired_at
-  // Expiry is applied by sweep(); a reader never sees an outlived message as open.
-  if ((row.status === 'queued' || row.status === 'delivered') && row.expires_at <= now) {
-    message.status = 'expired'
-    message.expiredAt = row.expires_at
-  }
-  return message
+  return asOf(message, now)
 }
 
 interface PendingAppend {

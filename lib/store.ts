@@ -66,3 +66,11 @@ export interface MessageStore {
 export function newStoreStats(): StoreStats {
   return { stored: 0, delivered: 0, acked: 0, expired: 0, dropped: 0 }
 }
+
+/** A message as a reader sees it at `now`: an open one past its TTL reads as expired even before sweep() ran. */
+export function asOf(message: StoredMessage, now: number): StoredMessage {
+  if ((message.status === 'queued' || message.status === 'delivered') && message.expiresAt <= now) {
+    return { ...message, status: 'expired', expiredAt: message.expiresAt }
+  }
+  return message
+}

@@ -63,3 +63,8 @@ export async function runLoadgen<T>(args: string[]): Promise<T> {
   if (code !== 0) throw new Error(`load generator exited with ${code}`)
   return JSON.parse(output) as T
 }
+
+/** What a runner writes into its section: when, where, how, the table, and every run's figures. */
+export function resultsBlock(header: string[], table: string, runs: unknown): string {
+  return [...header, '', table, '', '<details><summary>Every run</summary>', '', '```json', JSON.stringify(runs), '```', '</details>'].join('\n')
+}

@@ -1,0 +1,155 @@
+// The cluster's MessageStore: messages kept in Redis, so that whichever node a user
+// reconnects to can deliver their queue. Every state change is one Lua script, so a
+// message is never seen half-written; concurrent appends share round trips through
+// ioredis' auto-pipelining.
+//
+// Keys, under the prefix:
+//   seq:<uid>     counter   the user's last seq (never reset, so seqs are never reused)
+//   msg:<id>      hash      the message and its status timestamps
+//   open:<uid>    zset      seq -> id of the user's open (queued or delivered) messages
+//   expiry        zset      expiresAt -> id of open messages, for sweep()
+//   closed        zset      closedAt -> id of acked or expired messages, forgotten after keepClosedMs
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { asOf, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
+
+const CLOSE = `
+local function close(p, id, status, field, at, now)
+  local uid = redis.call('HGET', p .. 'msg:' .. id, 'uid')
+  redis.call('HSET', p .. 'msg:' .. id, 'status', status, field, at, 'closed', now)
+  redis.call('ZREM', p .. 'open:' .. uid, id)
+  redis.call('ZREM', p .. 'expiry', id)
+  redis.call('ZADD', p .. 'closed', now, id)
+end
+`
+
+const APPEND = `${CLOSE}
+local p, id, uid, data, now, ttl, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local seq = redis.call('INCR', p .. 'seq:' .. uid)
+redis.call('HSET', p .. 'msg:' .. id, 'uid', uid, 'seq', seq, 'data', data, 'created', now, 'expires', now + ttl, 'status', 'queued')
+redis.call('ZADD', p .. 'open:' .. uid, seq, id)
+redis.call('ZADD', p .. 'expiry', now + ttl, id)
+local over = redis.call('ZCARD', p .. 'open:' .. uid) - max
+local dropped = 0
+if over > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', p .. 'open:' .. uid, 0, over - 1)) do
+    close(p, old, 'expired', 'expired', now, now)
+    dropped = dropped + 1
+  end
+end
+return { seq, dropped }`
+
+const DELIVERED = `
+local p, now, n = ARGV[1], ARGV[2], 0
+for i = 3, #ARGV do
+  local key = p .. 'msg:' .. ARGV[i]
+  if redis.call('HGET', key, 'status') == 'queued' then
+    redis.call('HSET', key, 'status', 'delivered', 'delivered', now)
+    n = n + 1
+  end
+end
+return n`
+
+const ACK = `${CLOSE}
+local p, uid, seq, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local n = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'open:' .. uid, '-inf', seq)) do
+  if tonumber(redis.call('HGET', p .. 'msg:' .. id, 'expires')) > now then
+    close(p, id, 'acked', 'acked', now, now)
+    n = n + 1
+  end
+end
+return n`
+
+const SWEEP = `${CLOSE}
+local p, now, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local expired, forgotten = 0, 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'expiry', '-inf', now, 'LIMIT', 0, 1000)) do
+  close(p, id, 'expired', 'expired', redis.call('HGET', p .. 'msg:' .. id, 'expires'), now)
+  expired = expired + 1
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'closed', '-inf', now - keep, 'LIMIT', 0, 1000)) do
+  redis.call('DEL', p .. 'msg:' .. id)
+  redis.call('ZREM', p .. 'closed', id)
+  forgotten = forgotten + 1
+end
+return { expired, forgotten }`
+
+interface StoreCommands {
+  pusherStoreAppend(...args: Array<string | number>): Promise<[number, number]>
+  pusherStoreDelivered(...args: Array<string | number>): Promise<number>
+  pusherStoreAck(...args: Array<string | number>): Promise<number>
+  pusherStoreSweep(...args: Array<string | number>): Promise<[number, number]>
+}
+
+function toMessage(id: string, hash: Record<string, string>, now: number): StoredMessage | undefined {
+  if (hash.uid === undefined) return undefined
+  const message: StoredMessage = {
+    id, uid: hash.uid, seq: Number(hash.seq), data: hash.data ?? '',
+    createdAt: Number(hash.created), expiresAt: Number(hash.expires), status: hash.status as MessageStatus,
+  }
+  if (hash.delivered !== undefined) message.deliveredAt = Number(hash.delivered)
+  if (hash.acked !== undefined) message.ackedAt = Number(hash.acked)
+  if (hash.expired !== undefined) message.expiredAt = Number(hash.expired)
+  return asOf(message, now)
+}
+
+export class RedisStore implements MessageStore {
+  readonly stats = newStoreStats()
+  private readonly redis: Redis & StoreCommands
+  private readonly idPrefix = randomBytes(6).toString('base64url')
+  private idCounter = 0
+
+  constructor(redis: Redis, private readonly prefix: string, private readonly options: StoreOptions) {
+    redis.defineCommand('pusherStoreAppend', { numberOfKeys: 0, lua: APPEND })
+    redis.defineCommand('pusherStoreDelivered', { numberOfKeys: 0, lua: DELIVERED })
+    redis.defineCommand('pusherStoreAck', { numberOfKeys: 0, lua: ACK })
+    redis.defineCommand('pusherStoreSweep', { numberOfKeys: 0, lua: SWEEP })
+    this.redis = redis as Redis & StoreCommands
+  }
+
+  async append(messages: NewMessage[], now = Date.now()): Promise<StoredMessage[]> {
+    // In order, one script each: auto-pipelining sends them together, Redis runs them in order.
+    const stored = await Promise.all(messages.map(async ({ uid, data, ttlMs }) => {
+      const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
+      const [seq, dropped] = await this.redis.pusherStoreAppend(this.prefix, id, uid, data, now, ttlMs, this.options.maxPerUser)
+      this.stats.stored++
+      this.stats.dropped += dropped
+      this.stats.expired += dropped
+      return { id, uid, seq, data, createdAt: now, expiresAt: now + ttlMs, status: 'queued' as const }
+    }))
+    return stored
+  }
+
+  async markDelivered(ids: string[], now = Date.now()): Promise<void> {
+    if (ids.length === 0) return
+    this.stats.delivered += await this.redis.pusherStoreDelivered(this.prefix, now, ...ids)
+  }
+
+  async ack(uid: string, seq: number, now = Date.now()): Promise<number> {
+    const acked = await this.redis.pusherStoreAck(this.prefix, uid, seq, now)
+    this.stats.acked += acked
+    return acked
+  }
+
+  async open(uid: string, afterSeq: number, limit: number, now = Date.now()): Promise<StoredMessage[]> {
+    const ids = await this.redis.zrangebyscore(`${this.prefix}open:${uid}`, `(${afterSeq}`, '+inf', 'LIMIT', 0, limit)
+    const hashes = await Promise.all(ids.map((id) => this.redis.hgetall(`${this.prefix}msg:${id}`)))
+    return hashes
+      .map((hash, i) => toMessage(ids[i]!, hash, now))
+      .filter((m): m is StoredMessage => m !== undefined && m.status !== 'expired')
+  }
+
+  async get(id: string, now = Date.now()): Promise<StoredMessage | undefined> {
+    return toMessage(id, await this.redis.hgetall(`${this.prefix}msg:${id}`), now)
+  }
+
+  async sweep(now = Date.now()): Promise<{ expired: number; forgotten: number }> {
+    const [expired, forgotten] = await this.redis.pusherStoreSweep(this.prefix, now, this.options.keepClosedMs)
+    this.stats.expired += expired
+    return { expired, forgotten }
+  }
+
+  /** The Redis connection belongs to the bus; closing the store leaves it open. */
+  async close(): Promise<void> {}
+}

@@ -9,6 +9,7 @@ import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats,
 import { PusherError } from './errors.js'
 import type { Connection } from './connection.js'
 import type { Hub } from './hub.js'
+import { type LinkLog, watchLink } from './redis-link.js'
 import { type LeaseResult, RedisPresence } from './redis-presence.js'
 import { decodeRelay, encodeBroadcast, encodeUnicast } from './relay-codec.js'
 
@@ -20,7 +21,7 @@ export interface RedisBusOptions {
   nodeId: string
   /** How long a node stays in presence without renewing its lease. */
   leaseTtlMs: number
-  log: { info(message: string): void; warn(message: string): void }
+  log: LinkLog
 }
 
 export class RedisBus implements ClusterBus {
@@ -53,8 +54,8 @@ export class RedisBus implements ClusterBus {
     this.presence = new RedisPresence(this.commands, options.prefix, this.nodeId)
     this.channel = `${options.prefix}relay:${this.nodeId}`
     this.broadcastChannel = `${options.prefix}broadcast`
-    this.watch(this.commands, 'commands')
-    this.watch(this.subscriber, 'subscriber')
+    watchLink(this.commands, 'commands', options.log, () => this.relay.reconnects++)
+    watchLink(this.subscriber, 'subscriber', options.log)
     this.subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => this.onRelay(payload))
     hub.on('connect', this.onPresenceChange)
     hub.on('disconnect', this.onPresenceChange)
@@ -296,24 +297,5 @@ export class RedisBus implements ClusterBus {
       this.presenceStale = true
       this.options.log.warn(`lease renewal failed: ${(error as Error).message}`)
     }
-  }
-
-  private watch(client: Redis, role: string): void {
-    let wasReady = false
-    client.on('ready', () => {
-      if (wasReady) return
-      wasReady = true
-      this.options.log.info(`Redis ${role} connection ready`)
-    })
-    client.on('close', () => {
-      if (!wasReady) return
-      wasReady = false
-      this.options.log.warn(`Redis ${role} connection lost; reconnecting`)
-    })
-    client.on('reconnecting', () => {
-      if (role === 'commands') this.relay.reconnects++
-    })
-    // ioredis reports every failed attempt; the lines above say what matters once.
-    client.on('error', () => {})
   }
 }

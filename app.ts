@@ -11,6 +11,7 @@ import fp from 'fastify-plugin'
 import { type PusherConfigInput, resolveConfig } from './lib/config.js'
 import { devBanner } from './lib/dev-banner.js'
 import busPlugin from './plugins/bus.js'
+import storePlugin from './plugins/store.js'
 import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/auth.js'
 import hubPlugin from './plugins/hub.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -41,6 +42,7 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
   await fastify.register(authPlugin, { config, authenticator: options.authenticator })
   await fastify.register(hubPlugin, { config })
   await fastify.register(busPlugin, { config })
+  await fastify.register(storePlugin, { config })
   await fastify.register(async function pusherRoutes(scope) {
     // Metrics first: fastify-metrics' timing hooks only reach routes registered after it.
     await scope.register(metricsPlugin, { config })

@@ -75,6 +75,11 @@ export class RedisBus implements ClusterBus {
     await this.subscriber.subscribe(this.channel, this.broadcastChannel)
   }
 
+  /** The command connection, for the Redis message store to share. */
+  get redis(): Redis {
+    return this.commands
+  }
+
   /** True while the command connection is up. */
   get redisUp(): boolean {
     return this.commands.status === 'ready'

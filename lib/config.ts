@@ -33,6 +33,11 @@ export interface PusherConfigInput {
   metrics?: false | { endpoint?: string; defaultMetrics?: boolean }
   /** Cluster mode: a redis:// URL or ioredis options (Sentinel included) (`REDIS_URL`). Absent: one process. */
   redis?: string | RedisOptions
+  /**
+   * Durable delivery: where messages sent with a ttl are kept. SQLite at `path`
+   * (`PUSHER_DB`); in cluster mode Redis. Absent (and no REDIS_URL): sends with a ttl are refused.
+   */
+  store?: { path?: string; defaultTtlSeconds?: number; maxPerUser?: number; keepClosedSeconds?: number } | false
   cluster?: {
     /** Prefix of every Redis key and channel (`PUSHER_REDIS_PREFIX`, default "pusher:"). */
     prefix?: string
@@ -104,6 +109,9 @@ const EnvSchema = Type.Object({
   PUSHER_REDIS_PREFIX: Type.Optional(Type.String()),
   PUSHER_NODE_ID: Type.Optional(Type.String()),
   PUSHER_LEASE_TTL_MS: Type.Optional(Type.Integer()),
+  PUSHER_DB: Type.Optional(Type.String()),
+  PUSHER_DEFAULT_TTL_S: Type.Optional(Type.Integer()),
+  PUSHER_MAX_QUEUED_PER_USER: Type.Optional(Type.Integer()),
   NODE_ENV: Type.Optional(Type.String()),
 })
 type Env = Static<typeof EnvSchema>
@@ -114,6 +122,8 @@ export interface PusherConfig extends Limits {
   apiKeys: string[]
   dev: boolean
   metrics: false | { endpoint: string; defaultMetrics: boolean }
+  /** Undefined: no durable delivery. `path` undefined with a cluster: the Redis store. */
+  store: StoreConfig | undefined
   /** Undefined: a single process, no Redis. */
   cluster: ClusterConfig | undefined
   /** Secrets development mode made up, to be printed loudly. */
@@ -182,7 +192,33 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     ? { endpoint: metricsInput.endpoint ?? '/metrics', defaultMetrics: metricsInput.defaultMetrics ?? true }
     : false
 
-  return { ...limits, jwt, apiKeys, dev, metrics, cluster: resolveCluster(input, env), generated, warnings }
+  const cluster = resolveCluster(input, env)
+  return { ...limits, jwt, apiKeys, dev, metrics, cluster, store: resolveStore(input, env, cluster !== undefined), generated, warnings }
+}
+
+export interface StoreConfig {
+  /** SQLite file; undefined in cluster mode, where Redis keeps the messages. */
+  path: string | undefined
+  defaultTtlMs: number
+  maxPerUser: number
+  keepClosedMs: number
+}
+
+function resolveStore(input: PusherConfigInput, env: Env, cluster: boolean): StoreConfig | undefined {
+  if (input.store === false) return undefined
+  const options = input.store ?? {}
+  const path = options.path ?? env.PUSHER_DB
+  if (path === undefined && !cluster) return undefined
+  const defaultTtlSeconds = options.defaultTtlSeconds ?? env.PUSHER_DEFAULT_TTL_S ?? 86_400
+  const maxPerUser = options.maxPerUser ?? env.PUSHER_MAX_QUEUED_PER_USER ?? 1000
+  if (!Number.isInteger(defaultTtlSeconds) || defaultTtlSeconds < 1) fail('store.defaultTtlSeconds (PUSHER_DEFAULT_TTL_S) must be a whole number of seconds, at least 1')
+  if (!Number.isInteger(maxPerUser) || maxPerUser < 1) fail('store.maxPerUser (PUSHER_MAX_QUEUED_PER_USER) must be at least 1')
+  return {
+    path: cluster ? undefined : path,
+    defaultTtlMs: defaultTtlSeconds * 1000,
+    maxPerUser,
+    keepClosedMs: (options.keepClosedSeconds ?? 86_400) * 1000,
+  }
 }
 
 function resolveCluster(input: PusherConfigInput, env: Env): ClusterConfig | undefined {

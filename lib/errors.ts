@@ -27,6 +27,16 @@ export const PusherError = {
     'Redis is unreachable, so this node cannot reach the other nodes of the cluster; nothing was sent (retry shortly)',
     503,
   ),
+  STORE_DISABLED: createError(
+    'PUSHER_ERR_STORE_DISABLED',
+    'Durable delivery (ttl, durable) needs a message store: set PUSHER_DB (or REDIS_URL for a cluster)',
+    400,
+  ),
+  MESSAGE_NOT_FOUND: createError(
+    'PUSHER_ERR_MESSAGE_NOT_FOUND',
+    'No message "%s" is kept: the id is wrong, or it was acknowledged or expired long enough ago to be forgotten',
+    404,
+  ),
   SHUTTING_DOWN: createError(
     'PUSHER_ERR_SHUTTING_DOWN',
     'The hub is shutting down; retry against another node',

@@ -156,6 +156,11 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     return written
   }
 
+  /** Writes `message` to one connection only (a replay on connect); false if it could not take it. */
+  sendTo(connection: Connection, message: string | Buffer): boolean {
+    return connection.enqueue(textFrame(message), performance.now())
+  }
+
   /** Writes `message` to every open connection. Returns how many took it. */
   broadcast(message: string | Buffer): number {
     const frame = textFrame(message)

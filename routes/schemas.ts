@@ -8,11 +8,20 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
   // Length in bytes is checked against maxMessageBytes by the handler, which knows the encoding.
   const message = Type.String({ description: 'sent as one WebSocket text frame' })
   const strict = { additionalProperties: false } as const
+  // Durable delivery; form and query fields are strings, so both spellings are accepted.
+  const ttl = Type.Optional(Type.Union([
+    Type.Integer({ minimum: 1, maximum: 30 * 86_400 }),
+    Type.String({ pattern: '^[1-9][0-9]{0,6}$' }),
+  ], { description: 'keep the message for this many seconds until a connection of the user takes it' }))
+  const durable = Type.Optional(Type.Union([Type.Boolean(), Type.Literal('true'), Type.Literal('false')], {
+    description: 'keep the message for the server\'s default time to live',
+  }))
 
-  const SendBody = Type.Object({ uid, message }, strict)
+  const SendBody = Type.Object({ uid, message, ttl, durable }, strict)
+  const BatchItem = Type.Object({ uid, message }, strict)
   const BroadcastBody = Type.Object({ message }, strict)
   const BatchBody = Type.Object({
-    messages: Type.Array(SendBody, { minItems: 1, maxItems: config.maxBatchSize }),
+    messages: Type.Array(BatchItem, { minItems: 1, maxItems: config.maxBatchSize }),
   }, strict)
 
   const partial = Type.Optional(Type.Literal(true, { description: 'Redis was unreachable: only this node\'s connections were served' }))
@@ -20,7 +29,23 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
     delivered: Type.Integer({ description: 'connections the message was written to, on every node' }),
     nodes: Type.Integer({ description: 'nodes the message was handed to' }),
     partial,
+    id: Type.Optional(Type.String({ description: 'durable messages: the id to ask GET /messages/:id about' })),
+    seq: Type.Optional(Type.Integer({ description: 'durable messages: its place in the user\'s stream' })),
+    status: Type.Optional(Type.String({ description: 'durable messages: queued or delivered' })),
   })
+  const time = Type.Optional(Type.String({ format: 'date-time' }))
+  const MessageState = Type.Object({
+    id: Type.String(),
+    uid: Type.String(),
+    seq: Type.Integer(),
+    status: Type.String({ description: 'queued, delivered, acked or expired' }),
+    createdAt: Type.String({ format: 'date-time' }),
+    expiresAt: Type.String({ format: 'date-time' }),
+    deliveredAt: time,
+    ackedAt: time,
+    expiredAt: time,
+  })
+  const MessageParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, strict)
   const BatchResult = Type.Object({
     delivered: Type.Integer({ description: 'connections written to, over all messages' }),
     offline: Type.Integer({ description: 'messages whose user had no connection' }),
@@ -42,6 +67,8 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
     BroadcastQuery: Type.Partial(BroadcastBody),
     BatchBody,
     Delivered,
+    MessageState,
+    MessageParams,
     BatchResult,
     Error,
   }

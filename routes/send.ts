@@ -12,6 +12,13 @@ import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
 import { senderSchemas } from './schemas.js'
 
+interface SendFields {
+  uid: string
+  message: string
+  ttl?: number | string
+  durable?: boolean | string
+}
+
 export interface SendRoutesOptions {
   config: PusherConfig
 }
@@ -41,10 +48,44 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     return delivery
   }
 
+  const store = fastify.store
+  /** The time to live a send asks for, in ms; undefined for a plain (not durable) send. */
+  const ttlOf = ({ ttl, durable }: SendFields): number | undefined => {
+    if (ttl !== undefined) return Number(ttl) * 1000
+    if (durable === true || durable === 'true') return config.store?.defaultTtlMs
+    return undefined
+  }
+
+  /**
+   * A durable send: stored first (the answer waits for the commit), then sent like any
+   * other. 200 when a connection took it now, 202 when it waits for the user's next
+   * connect. A relay failure after the commit still leaves the message queued: 202.
+   */
+  const sendDurable = async (reply: FastifyReply, uid: string, message: string, ttlMs: number) => {
+    if (store === undefined) throw new PusherError.STORE_DISABLED()
+    const [stored] = await store.append([{ uid, data: message, ttlMs }])
+    const { id, seq } = stored!
+    let delivery: Delivery = { delivered: 0, nodes: 0 }
+    try {
+      delivery = await bus.send(uid, message)
+    } catch (error) {
+      reply.log.warn(`durable message ${id} stays queued: ${(error as Error).message}`)
+    }
+    if (delivery.delivered > 0) {
+      store.markDelivered([id]).catch((error: Error) => reply.log.warn(`marking ${id} delivered failed: ${error.message}`))
+      return { ...delivery, id, seq, status: 'delivered' }
+    }
+    reply.code(202)
+    return { ...delivery, id, seq, status: 'queued' }
+  }
+
   // Handlers are plain functions (not async): Fastify sends what they return, and with
   // the in-process bus the hottest route then needs no promise at all.
-  const sendOne = ({ uid, message }: { uid: string; message: string }) => {
+  const sendOne = (fields: SendFields, reply: FastifyReply) => {
+    const { uid, message } = fields
     checkSize(message)
+    const ttlMs = ttlOf(fields)
+    if (ttlMs !== undefined) return sendDurable(reply, uid, message, ttlMs)
     const delivery = bus.send(uid, message)
     return delivery instanceof Promise ? delivery.then((d) => delivered(uid, d)) : delivered(uid, delivery)
   }
@@ -52,12 +93,26 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   fastify.post('/send', {
     bodyLimit,
     preValidation: takeFieldsFromQuery,
-    schema: { body: schemas.SendBody, querystring: schemas.SendQuery, response: { 200: schemas.Delivered } },
-  }, (request) => sendOne(request.body))
+    schema: { body: schemas.SendBody, querystring: schemas.SendQuery, response: { 200: schemas.Delivered, 202: schemas.Delivered } },
+  }, (request, reply) => sendOne(request.body, reply))
 
   fastify.get('/send', {
-    schema: { querystring: schemas.SendBody, response: { 200: schemas.Delivered } },
-  }, (request) => sendOne(request.query))
+    schema: { querystring: schemas.SendBody, response: { 200: schemas.Delivered, 202: schemas.Delivered } },
+  }, (request, reply) => sendOne(request.query, reply))
+
+  fastify.get('/messages/:id', {
+    schema: { params: schemas.MessageParams, response: { 200: schemas.MessageState } },
+  }, async (request) => {
+    if (store === undefined) throw new PusherError.STORE_DISABLED()
+    const message = await store.get(request.params.id)
+    if (message === undefined) throw new PusherError.MESSAGE_NOT_FOUND(request.params.id)
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString())
+    return {
+      id: message.id, uid: message.uid, seq: message.seq, status: message.status,
+      createdAt: iso(message.createdAt)!, expiresAt: iso(message.expiresAt)!,
+      deliveredAt: iso(message.deliveredAt), ackedAt: iso(message.ackedAt), expiredAt: iso(message.expiredAt),
+    }
+  })
 
   fastify.post('/send/batch', {
     bodyLimit: config.maxBatchBytes,
@@ -125,6 +180,6 @@ function formatValidationErrors(errors: FastifySchemaValidationError[], dataVar:
 export default fp(sendRoutes, {
   fastify: '5.x',
   name: 'pusher-send-routes',
-  dependencies: ['pusher-auth', 'pusher-bus'],
+  dependencies: ['pusher-auth', 'pusher-bus', 'pusher-store'],
   encapsulate: true,
 })

@@ -1,0 +1,128 @@
+// Durable sends over HTTP: stored before the answer, 202 while nobody is connected,
+// written to the user's next connection, and observable by id.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, test } from 'node:test'
+import { freePort } from './cluster-helpers.js'
+import { API_KEY, connectAs, post, startHub, type TestHub } from './helpers.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'pusher-durable-'))
+let hub: TestHub
+before(async () => {
+  hub = await startHub({ store: { path: join(dir, 'hub.db') } })
+})
+after(async () => {
+  await hub.app.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const status = async (id: string) => {
+  const response = await fetch(`${hub.url}/messages/${id}`, { headers: { authorization: `Bearer ${API_KEY}` } })
+  return { code: response.status, body: await response.json() }
+}
+
+test('a durable send to an offline user is answered 202 with an id, and reaches the user when they connect, in order', async () => {
+  const first = await post(hub, '/send', { uid: 'away', message: 'while you were out', ttl: 60 })
+  assert.equal(first.status, 202)
+  assert.equal(first.body.status, 'queued')
+  assert.equal(first.body.delivered, 0)
+  assert.equal(first.body.seq, 1)
+  const second = await post(hub, '/send', 'uid=away&message=and%20this&durable=true')
+  assert.equal(second.status, 202)
+  assert.equal(second.body.seq, 2)
+  assert.equal((await status(first.body.id)).body.status, 'queued')
+
+  const client = await connectAs(hub, 'away')
+  assert.deepEqual(await client.received(2), ['while you were out', 'and this'])
+  await hub.app.hub.drained()
+  const after = await status(first.body.id)
+  assert.equal(after.body.status, 'delivered')
+  assert.ok(Date.parse(after.body.deliveredAt) >= Date.parse(after.body.createdAt))
+  await client.close()
+})
+
+test('a durable send to a connected user is answered 200, delivered', async () => {
+  const client = await connectAs(hub, 'here')
+  const response = await post(hub, '/send', { uid: 'here', message: 'now', durable: true })
+  assert.equal(response.status, 200)
+  assert.equal(response.body.status, 'delivered')
+  assert.equal(response.body.delivered, 1)
+  assert.deepEqual(await client.received(1), ['now'])
+  assert.equal((await status(response.body.id)).body.status, 'delivered')
+  await client.close()
+})
+
+test('a message past its ttl is reported expired and not delivered on connect', async () => {
+  const response = await post(hub, '/send', { uid: 'late', message: 'too late', ttl: 1 })
+  assert.equal(response.status, 202)
+  // The ttl is a span of time: the test lets it pass.
+  await sleep(1100)
+  assert.equal((await status(response.body.id)).body.status, 'expired')
+  const client = await connectAs(hub, 'late')
+  assert.equal((await post(hub, '/send', { uid: 'late', message: 'fresh' })).status, 200)
+  assert.deepEqual(await client.received(1), ['fresh'])
+  await client.close()
+})
+
+test('status by id: 404 for an unknown id, 401 without an API key; ttl is validated', async () => {
+  assert.equal((await status('no-such-message')).code, 404)
+  assert.equal((await fetch(`${hub.url}/messages/anything`)).status, 401)
+  assert.equal((await post(hub, '/send', { uid: 'x', message: 'y', ttl: 0 })).status, 400)
+  assert.equal((await post(hub, '/send', { uid: 'x', message: 'y', ttl: 'soon' })).status, 400)
+})
+
+test('without a store, a durable send is refused with a reason', async () => {
+  const plain = await startHub()
+  try {
+    const response = await post(plain, '/send', { uid: 'x', message: 'y', ttl: 60 })
+    assert.equal(response.status, 400)
+    assert.equal(response.body.code, 'PUSHER_ERR_STORE_DISABLED')
+  } finally {
+    await plain.app.close()
+  }
+})
+
+/** The hub as `npm start` runs it (fastify-cli), on its own SQLite file. */
+async function startServer(port: number, db: string) {
+  const root = new URL('..', import.meta.url).pathname
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'info', 'app.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), JWT_SECRET: 'a-test-secret-that-is-long-enough-for-hs256', PUSHER_API_KEY: API_KEY, PUSHER_DB: db, REDIS_URL: '' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  await new Promise<void>((resolve, reject) => {
+    let output = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk
+      if (output.includes('Server listening')) resolve()
+    })
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)))
+  })
+  return { child, hub: { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` } as TestHub }
+}
+
+test('a message answered 202 survives the server being killed with SIGKILL right after, and is delivered after restart', { timeout: 60_000 }, async () => {
+  const db = join(dir, 'killed.db')
+  const port = await freePort()
+  const first = await startServer(port, db)
+  let second: Awaited<ReturnType<typeof startServer>> | undefined
+  try {
+    const response = await post(first.hub, '/send', { uid: 'survivor', message: 'kept through a crash', ttl: 600 })
+    assert.equal(response.status, 202)
+    first.child.kill('SIGKILL')
+    await once(first.child, 'exit')
+
+    second = await startServer(await freePort(), db)
+    const client = await connectAs(second.hub, 'survivor')
+    assert.deepEqual(await client.received(1), ['kept through a crash'])
+    await client.close()
+  } finally {
+    first.child.kill('SIGKILL')
+    second?.child.kill('SIGKILL')
+  }
+})

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type ClusterNode, dropPrefix, redisReachable, settle, startNode, testPrefix } from './cluster-helpers.js'
-import { connectAs, metrics, post } from './helpers.js'
+import { API_KEY, connectAs, metrics, post } from './helpers.js'
 
 const skip = (await redisReachable()) ? false : 'Redis is not reachable at REDIS_URL'
 
@@ -119,6 +119,29 @@ describe('three nodes joined by Redis', { skip }, () => {
     for (const node of [a, b, c]) {
       await node.app.hub.drained()
       assert.equal((await metrics(node)).get('pending'), 0)
+    }
+  })
+})
+
+describe('durable delivery across nodes', { skip }, () => {
+  test('a message queued through one node is delivered when the user connects to another', async () => {
+    const prefix = testPrefix()
+    const a = await startNode(prefix, 'takes-the-send')
+    const b = await startNode(prefix, 'takes-the-user')
+    try {
+      await settle(a, b)
+      const response = await post(a, '/send', { uid: 'roamer', message: 'kept in Redis', ttl: 60 })
+      assert.equal(response.status, 202)
+      const client = await connectAs(b, 'roamer')
+      assert.deepEqual(await client.received(1), ['kept in Redis'])
+      // Either node answers for the message: the store is shared.
+      const state = await fetch(`${a.url}/messages/${response.body.id}`, { headers: { authorization: `Bearer ${API_KEY}` } })
+      assert.equal(state.status, 200)
+      assert.equal((await state.json()).uid, 'roamer')
+      await client.close()
+    } finally {
+      await Promise.all([a.app.close(), b.app.close()])
+      await dropPrefix(prefix)
     }
   })
 })

@@ -1,9 +1,8 @@
 // The cluster bus: nodes joined through Redis. A send is written to this node's own
-// connections of the user and published, once per node, to the other nodes that
-// presence says hold the user; a broadcast is published once and every node writes it
-// to its own connections. Redis being away never blocks: commands fail fast (no
-// offline queue), sends that need Redis answer 503, local sends keep working, and
-// the node rewrites its presence when Redis is back.
+// connections of the user and published, once per node, to the other nodes presence
+// says hold it; a broadcast is published once. Redis being away never blocks: commands
+// fail fast (no offline queue), sends that need Redis answer 503, local sends go on,
+// and the node rewrites its presence when Redis is back.
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
 import { PusherError } from './errors.js'
@@ -247,16 +246,11 @@ export class RedisBus implements ClusterBus {
     if (this.presenceFlushScheduled) return
     this.presenceFlushScheduled = true
     // Connections that arrive together (a reconnect storm) are written in one round trip.
-    this.presenceWrite = new Promise((resolve) => setImmediate(() => resolve(this.flushPresence())))
-  }
-
-  private flushPresence(): Promise<void> {
-    this.presenceFlushScheduled = false
-    this.presenceWrite = this.writeDirtyPresence()
-    return this.presenceWrite
+    this.presenceWrite = new Promise((resolve) => setImmediate(resolve)).then(() => this.writeDirtyPresence())
   }
 
   private async writeDirtyPresence(): Promise<void> {
+    this.presenceFlushScheduled = false
     // After close() this node has left: writing presence again would leave it behind.
     if (this.closed) return
     const uids = this.dirtyUids

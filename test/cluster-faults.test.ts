@@ -2,15 +2,14 @@
 // in a separate process that it kills with SIGKILL. Nothing hangs, sends that need
 // Redis fail fast with 503 while local ones keep working, and everything heals.
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { setTimeout } from 'node:timers/promises'
-import { spawnSync } from 'node:child_process'
 import { test } from 'node:test'
-import { API_KEY, connect, connectAs, metrics, post, SECRET, token, type TestHub } from './helpers.js'
-import { dropPrefix, freePort, REDIS_URL, redisReachable, settle, startNode, startRedisServer, testPrefix } from './cluster-helpers.js'
+import { connect, connectAs, metrics, post, token } from './helpers.js'
+import { freePort, startHubProcess } from './processes.js'
+import { dropPrefix, REDIS_URL, redisReachable, settle, startNode, startRedisServer, testPrefix } from './cluster-helpers.js'
 
-const root = new URL('..', import.meta.url).pathname
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
 if (!hasRedisServer && process.env.CI) throw new Error('redis-server is required under CI=true (apt-get install redis-server)')
 const skip = !hasRedisServer ? 'redis-server is not installed' : (await redisReachable()) ? false : 'Redis is not reachable at REDIS_URL'
@@ -67,32 +66,11 @@ test('Redis killed mid-traffic: 503 fast for what needs it, local sends go on, a
   }
 })
 
-/** A hub node in its own process, as `npm start` runs it (through fastify-cli). */
-async function startNodeProcess(prefix: string, nodeId: string): Promise<{ child: ChildProcess; hub: TestHub }> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'info', 'app.ts'], {
-    cwd: root,
-    env: {
-      ...process.env, PORT: String(port), JWT_SECRET: SECRET, PUSHER_API_KEY: API_KEY, REDIS_URL,
-      PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: nodeId, PUSHER_LEASE_TTL_MS: '1000',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  await new Promise<void>((resolve, reject) => {
-    let output = ''
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk
-      if (output.includes('joined the cluster') && output.includes('Server listening')) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`node exited with ${code}: ${output}`)))
-  })
-  return { child, hub: { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` } as TestHub }
-}
-
 test('a node killed with SIGKILL drops out of presence within the lease, while the others keep serving', { skip, timeout: 60_000 }, async () => {
   const prefix = testPrefix()
   const a = await startNode(prefix, 'survivor')
-  const { child, hub: doomed } = await startNodeProcess(prefix, 'doomed')
+  const { child, hub: doomed } = await startHubProcess(
+    { REDIS_URL, PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: 'doomed', PUSHER_LEASE_TTL_MS: '1000' }, /joined the cluster/)
   try {
     const carol = await connect(doomed, { token: token({ uid: 'carol' }) })
     const dave = await connectAs(a, 'dave')

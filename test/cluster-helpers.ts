@@ -2,11 +2,10 @@
 // prefix per test so tests never see each other's presence.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
 import type { RedisBus } from '../lib/bus-redis.js'
 import { startHub, type TestHub } from './helpers.js'
+import { waitForOutput } from './processes.js'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -54,26 +53,11 @@ export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<void>
   client.disconnect()
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
-
 /** A redis-server of the test's own on `port`, which the test may kill and restart. */
 export async function startRedisServer(port: number): Promise<ChildProcess> {
   const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  await new Promise<void>((resolve, reject) => {
-    let output = ''
-    server.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk
-      if (output.includes('Ready to accept connections')) resolve()
-    })
-    server.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
-  })
+  await waitForOutput(server, 'stdout', /Ready to accept connections/)
   return server
 }

@@ -1,15 +1,14 @@
 // Durable sends over HTTP: stored before the answer, 202 while nobody is connected,
 // written to the user's next connection, and observable by id.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, test } from 'node:test'
-import { freePort } from './cluster-helpers.js'
 import { API_KEY, connectAs, post, startHub, type TestHub } from './helpers.js'
+import { startHubProcess } from './processes.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pusher-durable-'))
 let hub: TestHub
@@ -87,37 +86,17 @@ test('without a store, a durable send is refused with a reason', async () => {
   }
 })
 
-/** The hub as `npm start` runs it (fastify-cli), on its own SQLite file. */
-async function startServer(port: number, db: string) {
-  const root = new URL('..', import.meta.url).pathname
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'info', 'app.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: String(port), JWT_SECRET: 'a-test-secret-that-is-long-enough-for-hs256', PUSHER_API_KEY: API_KEY, PUSHER_DB: db, REDIS_URL: '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  await new Promise<void>((resolve, reject) => {
-    let output = ''
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk
-      if (output.includes('Server listening')) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)))
-  })
-  return { child, hub: { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` } as TestHub }
-}
-
 test('a message answered 202 survives the server being killed with SIGKILL right after, and is delivered after restart', { timeout: 60_000 }, async () => {
   const db = join(dir, 'killed.db')
-  const port = await freePort()
-  const first = await startServer(port, db)
-  let second: Awaited<ReturnType<typeof startServer>> | undefined
+  const first = await startHubProcess({ PUSHER_DB: db, REDIS_URL: '' })
+  let second: Awaited<ReturnType<typeof startHubProcess>> | undefined
   try {
     const response = await post(first.hub, '/send', { uid: 'survivor', message: 'kept through a crash', ttl: 600 })
     assert.equal(response.status, 202)
     first.child.kill('SIGKILL')
     await once(first.child, 'exit')
 
-    second = await startServer(await freePort(), db)
+    second = await startHubProcess({ PUSHER_DB: db, REDIS_URL: '' })
     const client = await connectAs(second.hub, 'survivor')
     assert.deepEqual(await client.received(1), ['kept through a crash'])
     await client.close()

@@ -2,41 +2,21 @@
 // run without secrets; development mode prints secrets and a token that work; the
 // token command mints more; SIGTERM closes clients with 1001 and exits cleanly.
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { promisify } from 'node:util'
 import { test } from 'node:test'
 import { CloseCode } from '../app.js'
 import { connect, type TestHub } from './helpers.js'
+import { freePort, waitForOutput } from './processes.js'
 
 const root = new URL('..', import.meta.url).pathname
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 /** The environment of a fresh shell: none of the hub's variables set. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env }
   for (const name of Object.keys(env)) if (/^(JWT_|PUSHER_|FASTIFY_|PORT$)/.test(name)) delete env[name]
   return { ...env, ...extra }
-}
-
-/** Collects a child's stderr and resolves once `pattern` has appeared in it. */
-function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<string> {
-  let output = ''
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk
-      if (pattern.test(output)) resolve(output)
-    })
-    child.once('exit', (code) => reject(new Error(`exited with ${code} before printing ${pattern}:\n${output}`)))
-  })
 }
 
 test('npm start without JWT_SECRET or PUSHER_API_KEY refuses to start and says what to set', { timeout: 120_000 }, async () => {
@@ -60,7 +40,7 @@ test('development mode prints secrets and a token that work end to end; SIGTERM 
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   try {
-    const banner = await waitForOutput(child, /Metrics: \S+/)
+    const banner = await waitForOutput(child, 'stderr', /Metrics: \S+/)
     const apiKey = /PUSHER_API_KEY=(\S+)/.exec(banner)![1]!
     const secret = /^ {2}JWT_SECRET=(\S+)/m.exec(banner)![1]!
     const demoToken = /\/ws\?token=([\w.-]+)/.exec(banner)![1]!

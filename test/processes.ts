@@ -1,0 +1,40 @@
+// Child processes the tests start: a free port to give them, waiting for what they
+// print, and the hub as `npm start` runs it (fastify-cli on app.ts, through tsx).
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { API_KEY, SECRET, type TestHub } from './helpers.js'
+
+const root = new URL('..', import.meta.url).pathname
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
+}
+
+/** Resolves with what `child` printed on `stream` once every pattern has appeared in it; rejects if it exits first. */
+export function waitForOutput(child: ChildProcess, stream: 'stdout' | 'stderr', ...patterns: RegExp[]): Promise<string> {
+  let output = ''
+  return new Promise((resolve, reject) => {
+    child[stream]!.on('data', (chunk: Buffer) => {
+      output += chunk
+      if (patterns.every((pattern) => pattern.test(output))) resolve(output)
+    })
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before printing ${patterns.join(', ')}:\n${output}`)))
+  })
+}
+
+/** A hub in its own process with the test secret and API key, once it listens (and prints `ready`). */
+export async function startHubProcess(env: Record<string, string>, ...ready: RegExp[]): Promise<{ child: ChildProcess; hub: TestHub }> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'info', 'app.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), JWT_SECRET: SECRET, PUSHER_API_KEY: API_KEY, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  await waitForOutput(child, 'stdout', /Server listening/, ...ready)
+  return { child, hub: { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` } as TestHub }
+}

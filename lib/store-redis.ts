@@ -8,17 +8,23 @@
 //   msg:<id>      hash      the message and its status timestamps
 //   open:<uid>    zset      seq -> id of the user's open (queued or delivered) messages
 //   expiry        zset      expiresAt -> id of open messages, for sweep()
+//   delivered     zset      expiresAt -> id of open messages that are delivered, for countByStatus()
 //   closed        zset      closedAt -> id of acked or expired messages, forgotten after keepClosedMs
+//   counts        hash      status -> how many kept messages have it, as of the last sweep
+//                           (the scripts keep it exact; countByStatus() adds what lapsed since)
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { asOf, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 const CLOSE = `
 local function close(p, id, status, field, at, now)
-  local uid = redis.call('HGET', p .. 'msg:' .. id, 'uid')
+  local uid, was = unpack(redis.call('HMGET', p .. 'msg:' .. id, 'uid', 'status'))
   redis.call('HSET', p .. 'msg:' .. id, 'status', status, field, at, 'closed', now)
+  if was then redis.call('HINCRBY', p .. 'counts', was, -1) end
+  redis.call('HINCRBY', p .. 'counts', status, 1)
   redis.call('ZREM', p .. 'open:' .. uid, id)
   redis.call('ZREM', p .. 'expiry', id)
+  redis.call('ZREM', p .. 'delivered', id)
   redis.call('ZADD', p .. 'closed', now, id)
 end
 `
@@ -27,6 +33,7 @@ const APPEND = `${CLOSE}
 local p, id, uid, data, now, ttl, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local seq = redis.call('INCR', p .. 'seq:' .. uid)
 redis.call('HSET', p .. 'msg:' .. id, 'uid', uid, 'seq', seq, 'data', data, 'created', now, 'expires', now + ttl, 'status', 'queued')
+redis.call('HINCRBY', p .. 'counts', 'queued', 1)
 redis.call('ZADD', p .. 'open:' .. uid, seq, id)
 redis.call('ZADD', p .. 'expiry', now + ttl, id)
 local over = redis.call('ZCARD', p .. 'open:' .. uid) - max
@@ -43,10 +50,16 @@ const DELIVERED = `
 local p, now, n = ARGV[1], ARGV[2], 0
 for i = 3, #ARGV do
   local key = p .. 'msg:' .. ARGV[i]
-  if redis.call('HGET', key, 'status') == 'queued' then
+  local status, expires = unpack(redis.call('HMGET', key, 'status', 'expires'))
+  if status == 'queued' then
     redis.call('HSET', key, 'status', 'delivered', 'delivered', now)
+    redis.call('ZADD', p .. 'delivered', expires, ARGV[i])
     n = n + 1
   end
+end
+if n > 0 then
+  redis.call('HINCRBY', p .. 'counts', 'queued', -n)
+  redis.call('HINCRBY', p .. 'counts', 'delivered', n)
 end
 return n`
 
@@ -69,17 +82,30 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'expiry', '-inf', now, 'LIM
   expired = expired + 1
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'closed', '-inf', now - keep, 'LIMIT', 0, 1000)) do
+  local status = redis.call('HGET', p .. 'msg:' .. id, 'status')
+  if status then redis.call('HINCRBY', p .. 'counts', status, -1) end
   redis.call('DEL', p .. 'msg:' .. id)
   redis.call('ZREM', p .. 'closed', id)
   forgotten = forgotten + 1
 end
 return { expired, forgotten }`
 
+// The counters, plus the open messages past their TTL that no sweep has expired yet:
+// those read as expired (asOf). Two range counts, O(log n): cheap at every scrape.
+const COUNTS = `
+local p, now = ARGV[1], ARGV[2]
+local queued, delivered, acked, expired = unpack(redis.call('HMGET', p .. 'counts', 'queued', 'delivered', 'acked', 'expired'))
+local lapsed = redis.call('ZCOUNT', p .. 'expiry', '-inf', now)
+local lapsedDelivered = redis.call('ZCOUNT', p .. 'delivered', '-inf', now)
+return { (tonumber(queued) or 0) - (lapsed - lapsedDelivered), (tonumber(delivered) or 0) - lapsedDelivered,
+  tonumber(acked) or 0, (tonumber(expired) or 0) + lapsed }`
+
 interface StoreCommands {
   pusherStoreAppend(...args: Array<string | number>): Promise<[number, number]>
   pusherStoreDelivered(...args: Array<string | number>): Promise<number>
   pusherStoreAck(...args: Array<string | number>): Promise<number>
   pusherStoreSweep(...args: Array<string | number>): Promise<[number, number]>
+  pusherStoreCounts(...args: Array<string | number>): Promise<[number, number, number, number]>
 }
 
 function toMessage(id: string, hash: Record<string, string>, now: number): StoredMessage | undefined {
@@ -105,6 +131,7 @@ export class RedisStore implements MessageStore {
     redis.defineCommand('pusherStoreDelivered', { numberOfKeys: 0, lua: DELIVERED })
     redis.defineCommand('pusherStoreAck', { numberOfKeys: 0, lua: ACK })
     redis.defineCommand('pusherStoreSweep', { numberOfKeys: 0, lua: SWEEP })
+    redis.defineCommand('pusherStoreCounts', { numberOfKeys: 0, lua: COUNTS })
     this.redis = redis as Redis & StoreCommands
   }
 
@@ -148,6 +175,13 @@ export class RedisStore implements MessageStore {
     const [expired, forgotten] = await this.redis.pusherStoreSweep(this.prefix, now, this.options.keepClosedMs)
     this.stats.expired += expired
     return { expired, forgotten }
+  }
+
+  async countByStatus(now = Date.now()): Promise<Record<MessageStatus, number>> {
+    const [queued, delivered, acked, expired] = await this.redis.pusherStoreCounts(this.prefix, now)
+    // Never below zero, even under keys written before the counters existed.
+    const atLeast0 = (n: number) => Math.max(0, n)
+    return { queued: atLeast0(queued), delivered: atLeast0(delivered), acked: atLeast0(acked), expired: atLeast0(expired) }
   }
 
   /** The Redis connection belongs to the bus; closing the store leaves it open. */

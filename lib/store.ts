@@ -37,6 +37,8 @@ export interface StoreStats {
   expired: number
   /** Expired early because the user had more than maxPerUser messages kept. */
   dropped: number
+  /** Written to a connection by a replay on connect (not counted by the engines: the store plugin counts them). */
+  replayed: number
 }
 
 export interface StoreOptions {
@@ -60,11 +62,18 @@ export interface MessageStore {
   get(id: string, now?: number): Promise<StoredMessage | undefined>
   /** Expires what outlived its TTL and forgets closed messages older than keepClosedMs. */
   sweep(now?: number): Promise<{ expired: number; forgotten: number }>
+  /**
+   * How many messages the store keeps, by status, as readers see them at `now` (see
+   * asOf: an open message past its TTL counts as expired even before sweep() ran).
+   * Acknowledged and expired messages count until sweep() forgets them. Cheap enough
+   * to call at every metrics scrape.
+   */
+  countByStatus(now?: number): Promise<Record<MessageStatus, number>>
   close(): Promise<void>
 }
 
 export function newStoreStats(): StoreStats {
-  return { stored: 0, delivered: 0, acked: 0, expired: 0, dropped: 0 }
+  return { stored: 0, delivered: 0, acked: 0, expired: 0, dropped: 0, replayed: 0 }
 }
 
 /** A message as a reader sees it at `now`: an open one past its TTL reads as expired even before sweep() ran. */

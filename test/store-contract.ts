@@ -95,5 +95,51 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
       const [next] = await store.append([{ uid: 'eve', data: 'after', ttlMs: MINUTE }], later)
       assert.equal(next!.seq, 2)
     })
+
+    test('counts by status follow messages through append, delivered, ack, expiry and forgetting', async () => {
+      // A day on, everything the tests above left has lapsed; two sweeps expire it, then forget it.
+      const t1 = t0 + 24 * 60 * MINUTE
+      await store.sweep(t1)
+      const t = t1 + CONTRACT_OPTIONS.keepClosedMs + 1
+      await store.sweep(t)
+      const counts = (at: number) => store.countByStatus(at)
+      assert.deepEqual(await counts(t), { queued: 0, delivered: 0, acked: 0, expired: 0 })
+      const stats = { ...store.stats }
+
+      const [m1, m2, , short] = await store.append([
+        { uid: 'fin', data: 'f1', ttlMs: MINUTE },
+        { uid: 'fin', data: 'f2', ttlMs: MINUTE },
+        { uid: 'fin', data: 'f3', ttlMs: MINUTE },
+        { uid: 'fin', data: 'short', ttlMs: 1000 },
+      ], t)
+      assert.deepEqual(await counts(t), { queued: 4, delivered: 0, acked: 0, expired: 0 })
+      await store.markDelivered([m1!.id, m2!.id], t + 1)
+      assert.deepEqual(await counts(t + 1), { queued: 2, delivered: 2, acked: 0, expired: 0 })
+      await store.ack('fin', m1!.seq, t + 2)
+      assert.deepEqual(await counts(t + 2), { queued: 2, delivered: 1, acked: 1, expired: 0 })
+
+      // Past its TTL a message counts as expired at once, as get() reports it, and the sweep changes nothing.
+      assert.equal((await store.get(short!.id, t + 1000))!.status, 'expired')
+      assert.deepEqual(await counts(t + 1000), { queued: 1, delivered: 1, acked: 1, expired: 1 })
+      assert.equal((await store.sweep(t + 1000)).expired, 1)
+      assert.deepEqual(await counts(t + 1000), { queued: 1, delivered: 1, acked: 1, expired: 1 })
+      // A delivered message that is never acknowledged expires too.
+      assert.deepEqual(await counts(t + MINUTE), { queued: 0, delivered: 0, acked: 1, expired: 3 })
+      await store.sweep(t + MINUTE)
+      assert.deepEqual(await counts(t + MINUTE), { queued: 0, delivered: 0, acked: 1, expired: 3 })
+
+      // Dropped for the per-user limit: expired at once.
+      await store.append(Array.from({ length: CONTRACT_OPTIONS.maxPerUser + 2 }, (_, i) => ({ uid: 'gil', data: `g${i}`, ttlMs: MINUTE })), t + MINUTE)
+      assert.deepEqual(await counts(t + MINUTE), { queued: CONTRACT_OPTIONS.maxPerUser, delivered: 0, acked: 1, expired: 5 })
+
+      // The counters the metrics export moved the same way.
+      const moved = Object.fromEntries(Object.entries(store.stats).map(([key, value]) => [key, value - stats[key as keyof typeof stats]]))
+      assert.deepEqual(moved, { stored: 4 + CONTRACT_OPTIONS.maxPerUser + 2, delivered: 2, acked: 1, expired: 5, dropped: 2, replayed: 0 })
+
+      // Closed messages are counted until the sweep forgets them.
+      const forget = t + MINUTE + CONTRACT_OPTIONS.keepClosedMs
+      await store.sweep(forget)
+      assert.deepEqual(await counts(forget), { queued: 0, delivered: 0, acked: 0, expired: CONTRACT_OPTIONS.maxPerUser })
+    })
   })
 }

@@ -1,0 +1,77 @@
+// Store latency for the metrics, measured in one place for every engine: timedStore()
+// wraps a MessageStore, and each call reports how long it took to settle (resolved or
+// rejected) to recordDuration, which the metrics plugin sets (lib/metrics.ts), the way
+// it sets hub.recordLatency. Until then, or with metrics off, calls pass straight through.
+import { performance } from 'node:perf_hooks'
+import type { MessageStatus, MessageStore, NewMessage, StoredMessage, StoreStats } from './store.js'
+
+/** The operations timed, as the `operation` label of pusher_store_operation_duration_seconds. */
+export const STORE_OPERATIONS = ['append', 'mark_delivered', 'ack', 'open', 'get', 'sweep'] as const
+export type StoreOperation = (typeof STORE_OPERATIONS)[number]
+
+export type RecordStoreDuration = (operation: StoreOperation, seconds: number) => void
+
+export class TimedStore implements MessageStore {
+  /** Called once per operation with its duration in seconds; undefined: nothing is timed. */
+  recordDuration: RecordStoreDuration | undefined
+
+  constructor(readonly inner: MessageStore, recordDuration?: RecordStoreDuration) {
+    this.recordDuration = recordDuration
+  }
+
+  /** The engine's own counters (the same object, so increments through either are one). */
+  get stats(): StoreStats {
+    return this.inner.stats
+  }
+
+  append(messages: NewMessage[], now?: number): Promise<StoredMessage[]> {
+    return this.time('append', () => this.inner.append(messages, now))
+  }
+
+  markDelivered(ids: string[], now?: number): Promise<void> {
+    return this.time('mark_delivered', () => this.inner.markDelivered(ids, now))
+  }
+
+  ack(uid: string, seq: number, now?: number): Promise<number> {
+    return this.time('ack', () => this.inner.ack(uid, seq, now))
+  }
+
+  open(uid: string, afterSeq: number, limit: number, now?: number): Promise<StoredMessage[]> {
+    return this.time('open', () => this.inner.open(uid, afterSeq, limit, now))
+  }
+
+  get(id: string, now?: number): Promise<StoredMessage | undefined> {
+    return this.time('get', () => this.inner.get(id, now))
+  }
+
+  sweep(now?: number): Promise<{ expired: number; forgotten: number }> {
+    return this.time('sweep', () => this.inner.sweep(now))
+  }
+
+  /** Not timed: the metrics scrape calls it, and /metrics' own HTTP duration covers it. */
+  countByStatus(now?: number): Promise<Record<MessageStatus, number>> {
+    return this.inner.countByStatus(now)
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+
+  private time<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
+    const record = this.recordDuration
+    if (record === undefined) return call()
+    const start = performance.now()
+    const promise = call()
+    // Recorded before the caller's own continuation runs, and the caller still sees a rejection.
+    const done = () => record(operation, (performance.now() - start) / 1000)
+    promise.then(done, done)
+    return promise
+  }
+}
+
+/** `store`, timed: wrap the store once where it is made, and use the wrapper everywhere. */
+export function timedStore(store: MessageStore, recordDuration?: RecordStoreDuration): TimedStore {
+  if (!(store instanceof TimedStore)) return new TimedStore(store, recordDuration)
+  if (recordDuration !== undefined) store.recordDuration = recordDuration
+  return store
+}

@@ -1,6 +1,7 @@
 // The single-process bus: every connection is in this process's hub, so a send is a
 // hub write and nothing else. No Redis code is loaded on this path.
 import { type BatchDelivery, type Bus, type ClusterView, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
+import type { MessageMeta } from './envelope.js'
 import type { Hub } from './hub.js'
 
 export class MemoryBus implements Bus {
@@ -8,8 +9,8 @@ export class MemoryBus implements Bus {
 
   constructor(private readonly hub: Hub) {}
 
-  send(uid: string, message: string): Delivery {
-    const delivered = this.hub.send(uid, message)
+  send(uid: string, message: string, meta?: MessageMeta): Delivery {
+    const delivered = this.hub.send(uid, message, meta)
     if (delivered > 0) this.stats.messagesDelivered++
     else this.stats.messagesOffline++
     return { delivered, nodes: delivered > 0 ? 1 : 0 }
@@ -18,8 +19,8 @@ export class MemoryBus implements Bus {
   sendBatch(messages: OutgoingMessage[]): BatchDelivery {
     let delivered = 0
     let offline = 0
-    const results = messages.map(({ uid, message }) => {
-      const count = this.send(uid, message).delivered
+    const results = messages.map(({ uid, message, meta }) => {
+      const count = this.send(uid, message, meta).delivered
       delivered += count
       if (count === 0) offline++
       return { uid, delivered: count }

@@ -5,6 +5,7 @@
 // and the node rewrites its presence when Redis is back.
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
+import type { MessageMeta } from './envelope.js'
 import { PusherError } from './errors.js'
 import type { Connection } from './connection.js'
 import type { Hub } from './hub.js'
@@ -97,8 +98,8 @@ export class RedisBus implements ClusterBus {
     }
   }
 
-  async send(uid: string, message: string): Promise<Delivery> {
-    const local = this.hub.send(uid, message)
+  async send(uid: string, message: string, meta?: MessageMeta): Promise<Delivery> {
+    const local = this.hub.send(uid, message, meta)
     let holders: Record<string, string>
     try {
       holders = await this.presence.holders(uid)
@@ -113,7 +114,7 @@ export class RedisBus implements ClusterBus {
     // expired) has no subscriber left, so PUBLISH reports 0 and nothing is claimed for it.
     for (const node in holders) {
       if (node === this.nodeId) continue
-      payload ??= encodeUnicast([{ uid, message }])
+      payload ??= encodeUnicast([{ uid, message, meta }])
       relays.push(this.publishTo(node, payload).then((received) => {
         if (received) {
           delivered += Number(holders[node])
@@ -129,7 +130,7 @@ export class RedisBus implements ClusterBus {
   }
 
   async sendBatch(messages: OutgoingMessage[]): Promise<BatchDelivery> {
-    const results = messages.map(({ uid, message }) => ({ uid, delivered: this.hub.send(uid, message) }))
+    const results = messages.map(({ uid, message, meta }) => ({ uid, delivered: this.hub.send(uid, message, meta) }))
     let partial = false
     try {
       const uids = [...new Set(messages.map((m) => m.uid))]
@@ -236,7 +237,7 @@ export class RedisBus implements ClusterBus {
       if (relayed.origin !== this.nodeId) this.hub.broadcast(relayed.message)
       return
     }
-    for (const { uid, message } of relayed.messages) this.hub.send(uid, message)
+    for (const { uid, message, meta } of relayed.messages) this.hub.send(uid, message, meta)
   }
 
   private readonly onPresenceChange = (connection: Connection): void => this.markDirty(connection.uid)

@@ -4,9 +4,13 @@
 // found through presence kept in Redis. The routes and embedders talk to this
 // interface only (the way centrifuge keeps broker.go beside its engines).
 
+import type { MessageMeta } from './envelope.js'
+
 export interface OutgoingMessage {
   uid: string
   message: string
+  /** Set for a durable message: framed clients get its id and seq. */
+  meta?: MessageMeta
 }
 
 /** What a send was handed to: connections written (here) or relayed to (elsewhere), and on how many nodes. */
@@ -45,7 +49,7 @@ export interface ClusterView {
 
 export interface Bus {
   readonly stats: BusStats
-  send(uid: string, message: string): Delivery | Promise<Delivery>
+  send(uid: string, message: string, meta?: MessageMeta): Delivery | Promise<Delivery>
   sendBatch(messages: OutgoingMessage[]): BatchDelivery | Promise<BatchDelivery>
   broadcast(message: string): Delivery | Promise<Delivery>
   /** The whole cluster as last seen (one node: this one). */
@@ -69,6 +73,8 @@ export interface ClusterBus extends Bus {
   readonly nodeId: string
   readonly redisUp: boolean
   readonly relay: RelayStats
+  /** Resolves once the presence changes made so far (connects, disconnects) are written to Redis, or failed. */
+  presenceSettled(): Promise<void>
 }
 
 export function isClusterBus(bus: Bus): bus is ClusterBus {

@@ -4,6 +4,8 @@
 export const CloseCode = {
   /** The server is shutting down; reconnect (to another node) after a short delay. */
   GOING_AWAY: 1001,
+  /** A framed client sent something other than an ack; the reason says what to send. */
+  POLICY_VIOLATION: 1008,
   /** An inbound frame was larger than `maxInboundBytes` (sent by `ws` itself). */
   MESSAGE_TOO_BIG: 1009,
   /** The client read too slowly: its unsent bytes passed `maxBufferedBytes`. */

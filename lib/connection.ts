@@ -9,12 +9,14 @@
 // TCP socket under `ws`, in order with the control frames `ws` writes.
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
+import type { MessageMeta } from './envelope.js'
 
 export type DisconnectReason =
   | 'client_closed' // the peer closed or the TCP connection dropped
   | 'slow_consumer' // unsent bytes passed maxBufferedBytes
   | 'heartbeat_timeout' // no pong within the heartbeat timeout
   | 'shutdown' // the hub closed it (app.close(), SIGTERM)
+  | 'protocol_error' // a framed client sent a frame that is not an ack
 
 /** What a connection needs from its hub; kept narrow so the write path is easy to follow. */
 export interface ConnectionOwner {
@@ -29,6 +31,20 @@ export interface ConnectionOwner {
 
 const EMPTY = Buffer.alloc(0)
 
+/** How a client asked to be spoken to when it connected. */
+export interface ConnectionOptions {
+  /** The framed protocol (envelope.ts): JSON envelopes, acks, resume. */
+  framed?: boolean
+  /** Framed clients: the last seq they saw; the replay starts after it. */
+  since?: number
+}
+
+/** A message that arrived while the connection's replay was running, written after it. */
+export interface HeldMessage {
+  message: string | Buffer
+  meta: MessageMeta | undefined
+}
+
 export class Connection {
   /** Frames accepted for this connection whose write has not completed: queued or in the socket. */
   pending = 0
@@ -38,6 +54,16 @@ export class Connection {
   endReason: DisconnectReason | undefined = undefined
   /** True once the hub has forgotten the connection and written off its pending count. */
   ended = false
+  /** Speaks the framed protocol. */
+  readonly framed: boolean
+  /** Framed clients: the seq the replay starts after. */
+  readonly since: number
+  /**
+   * While a replay of stored messages is running, live messages wait here so that they
+   * reach the client after the older stored ones; null otherwise.
+   */
+  held: HeldMessage[] | null = null
+  private heldBytes = 0
 
   /** The TCP socket under `ws` (its private `_socket`; ws is pinned by the lockfile and tests pin this path). */
   private readonly tcp: Socket
@@ -51,8 +77,11 @@ export class Connection {
     readonly uid: string,
     readonly socket: WebSocket,
     private readonly owner: ConnectionOwner,
+    options: ConnectionOptions = {},
   ) {
     this.tcp = (socket as unknown as { _socket: Socket })._socket
+    this.framed = options.framed === true
+    this.since = options.since ?? 0
   }
 
   /** Bytes accepted for this connection and not yet taken by the kernel. */
@@ -116,6 +145,49 @@ export class Connection {
     // queued before it have gone (writes complete in order), or that the socket died.
     if (tcp.writableLength === 0) this.owner.onWritten(this, sentAt, null)
     else tcp.write(EMPTY, (error) => this.owner.onWritten(this, sentAt, error))
+  }
+
+  /**
+   * Keeps a live message until the replay is done (see `held`). Returns false, without
+   * keeping it, when held and unsent bytes together would pass the slow-consumer bound;
+   * the owner is then told to cut the connection off.
+   */
+  hold(message: string | Buffer, meta: MessageMeta | undefined): boolean {
+    if (this.endReason !== undefined || this.held === null) return false
+    if (this.bufferedBytes + this.heldBytes + message.length > this.owner.maxBufferedBytes) {
+      this.owner.onSlowConsumer(this)
+      return false
+    }
+    this.heldBytes += message.length
+    this.held.push({ message, meta })
+    return true
+  }
+
+  /** Stops holding; returns what was held. */
+  takeHeld(): HeldMessage[] {
+    const held = this.held ?? []
+    this.held = null
+    this.heldBytes = 0
+    return held
+  }
+
+  /** Resolves once the unsent bytes are under `bytes` again, or the connection ended. */
+  async roomFor(bytes: number): Promise<void> {
+    while (!this.ended && this.bufferedBytes > bytes) {
+      if (this.queue !== null) {
+        // Frames queued this turn reach the socket at the hub's flush; look again after it.
+        await new Promise<void>((resolve) => setImmediate(resolve))
+        continue
+      }
+      // Over its high-water mark, so the socket will say 'drain' once the kernel took it all.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.tcp.off('drain', done).off('close', done)
+          resolve()
+        }
+        this.tcp.once('drain', done).once('close', done)
+      })
+    }
   }
 
   /** Forgets queued frames: written by flush(), or never to be written (the connection is ending). */

@@ -50,6 +50,11 @@ export const PusherError = {
     401,
   ),
   TOKEN_INVALID: createError('PUSHER_ERR_TOKEN_INVALID', 'Token rejected (%s): %s', 401),
+  INVALID_SINCE: createError(
+    'PUSHER_ERR_INVALID_SINCE',
+    '?since= must be the seq of the last message the client saw, a whole number (0 for everything kept)',
+    400,
+  ),
   UPGRADE_REQUIRED: createError(
     'PUSHER_ERR_UPGRADE_REQUIRED',
     'This route speaks WebSocket only: connect with a WebSocket client',

@@ -5,7 +5,8 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
-import { Connection, type ConnectionOwner, type DisconnectReason } from './connection.js'
+import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
+import { envelope, type MessageMeta, parseClientFrame } from './envelope.js'
 import { textFrame } from './frame.js'
 import { Heartbeat } from './heartbeat.js'
 
@@ -33,6 +34,33 @@ export interface HubStats {
 export interface HubEvents {
   connect: [connection: Connection]
   disconnect: [connection: Connection, reason: DisconnectReason]
+  /** A framed client acknowledged every message of its user up to `seq`. */
+  ack: [connection: Connection, seq: number]
+}
+
+/** Stored messages written to one connection by a replay. */
+export interface ReplayedMessage {
+  data: string
+  meta: MessageMeta
+}
+
+/**
+ * The frames of one message, each built on first need and then shared: the bare text
+ * for plain connections, the envelope for framed ones.
+ */
+class Frames {
+  private plain: Buffer | undefined
+  private framed: Buffer | undefined
+
+  constructor(
+    readonly message: string | Buffer,
+    readonly meta: MessageMeta | undefined,
+  ) {}
+
+  for(connection: Connection): Buffer {
+    if (!connection.framed) return (this.plain ??= textFrame(this.message))
+    return (this.framed ??= textFrame(envelope(this.message, this.meta, Date.now())))
+  }
 }
 
 const kConnection = Symbol('pusher.connection')
@@ -46,7 +74,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   readonly maxBufferedBytes: number
   readonly stats: HubStats = {
     connectionsOpened: 0,
-    disconnects: { client_closed: 0, slow_consumer: 0, heartbeat_timeout: 0, shutdown: 0 },
+    disconnects: { client_closed: 0, slow_consumer: 0, heartbeat_timeout: 0, shutdown: 0, protocol_error: 0 },
     framesWritten: 0,
     framesFailed: 0,
   }
@@ -66,6 +94,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   /** The 'close' listener of every socket: ws calls it with the socket as `this`. */
   private readonly onSocketClose: (this: WebSocket) => void
+  /** The 'message' listener of framed sockets: acks, or a close with the reason. */
+  private readonly onFramedMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void
 
   constructor(options: HubOptions) {
     super()
@@ -73,6 +103,13 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.onSocketClose = function onSocketClose(this: WebSocket) {
       const connection = (this as SocketWithConnection)[kConnection]
       hub.end(connection, connection.endReason ?? 'client_closed')
+    }
+    this.onFramedMessage = function onFramedMessage(this: WebSocket, data: Buffer, isBinary: boolean) {
+      const connection = (this as SocketWithConnection)[kConnection]
+      if (connection.endReason !== undefined) return
+      const frame = parseClientFrame(data, isBinary)
+      if ('error' in frame) hub.refuse(connection, frame.error)
+      else hub.emit('ack', connection, frame.seq)
     }
     this.maxBufferedBytes = options.maxBufferedBytes
     this.closeGraceMs = options.closeGraceMs ?? 1000
@@ -128,9 +165,9 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   }
 
   /** Takes an upgraded socket into the hub under `uid`. */
-  add(uid: string, socket: WebSocket): Connection {
+  add(uid: string, socket: WebSocket, options: ConnectionOptions = {}): Connection {
     if (this.closing) throw new Error('hub is closing; refuse the connection before upgrading it')
-    const connection = new Connection(uid, socket, this)
+    const connection = new Connection(uid, socket, this, options)
     let set = this.users.get(uid)
     if (set === undefined) this.users.set(uid, (set = new Set()))
     set.add(connection)
@@ -140,34 +177,65 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     ;(socket as SocketWithConnection)[kConnection] = connection
     socket.on('close', this.onSocketClose)
     socket.on('pong', onSocketPong)
+    // Plain clients' frames are ignored, as go-pusher did; framed clients send acks.
+    if (connection.framed) socket.on('message', this.onFramedMessage)
     this.heartbeat.start()
     this.emit('connect', connection)
     return connection
   }
 
   /**
-   * Writes `message` to every connection of `uid`. Returns how many connections took
-   * it; 0 means the user is offline (or every connection of theirs was cut off).
+   * Writes `message` to every connection of `uid`; `meta` marks a durable message
+   * (framed clients get its id and seq). Returns how many connections took it; 0 means
+   * the user is offline (or every connection of theirs was cut off).
    */
-  send(uid: string, message: string | Buffer): number {
+  send(uid: string, message: string | Buffer, meta?: MessageMeta): number {
     const set = this.users.get(uid)
     let written = 0
-    if (set !== undefined) written = this.writeAll(set, textFrame(message), performance.now())
+    if (set !== undefined) written = this.writeAll(set, new Frames(message, meta), performance.now())
     return written
-  }
-
-  /** Writes `message` to one connection only (a replay on connect); false if it could not take it. */
-  sendTo(connection: Connection, message: string | Buffer): boolean {
-    return connection.enqueue(textFrame(message), performance.now())
   }
 
   /** Writes `message` to every open connection. Returns how many took it. */
   broadcast(message: string | Buffer): number {
-    const frame = textFrame(message)
+    const frames = new Frames(message, undefined)
     const sentAt = performance.now()
     let written = 0
-    for (const set of this.users.values()) written += this.writeAll(set, frame, sentAt)
+    for (const set of this.users.values()) written += this.writeAll(set, frames, sentAt)
     return written
+  }
+
+  /**
+   * Makes live messages for `connection` wait until release(), so that a replay of
+   * older stored messages reaches the client first. Call it from a 'connect' listener
+   * (synchronously, before any send can reach the connection).
+   */
+  holdBack(connection: Connection): void {
+    connection.held ??= []
+  }
+
+  /** Writes stored messages to one connection, in order; returns how many it took (it stops at the first refused). */
+  replay(connection: Connection, messages: ReplayedMessage[]): number {
+    const sentAt = performance.now()
+    let written = 0
+    for (const { data, meta } of messages) {
+      if (!connection.enqueue(new Frames(data, meta).for(connection), sentAt)) break
+      written++
+    }
+    return written
+  }
+
+  /**
+   * Ends holdBack(): writes the live messages held meanwhile, in order, except durable
+   * ones at or before `seenSeq`: the replay wrote those, or the client had them.
+   */
+  release(connection: Connection, seenSeq: number): void {
+    const held = connection.takeHeld()
+    const sentAt = performance.now()
+    for (const { message, meta } of held) {
+      if (meta !== undefined && meta.seq <= seenSeq) continue
+      if (!connection.enqueue(new Frames(message, meta).for(connection), sentAt)) return
+    }
   }
 
   /**
@@ -235,10 +303,21 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.drop(connection, 'slow_consumer')
   }
 
-  private writeAll(set: Set<Connection>, frame: Buffer, sentAt: number): number {
+  private writeAll(set: Set<Connection>, frames: Frames, sentAt: number): number {
     let written = 0
-    for (const connection of set) if (connection.enqueue(frame, sentAt)) written++
+    for (const connection of set) {
+      const taken = connection.held === null
+        ? connection.enqueue(frames.for(connection), sentAt)
+        : connection.hold(frames.message, frames.meta)
+      if (taken) written++
+    }
     return written
+  }
+
+  /** Closes a framed connection that sent something other than an ack, saying what it should send. */
+  private refuse(connection: Connection, reason: string): void {
+    connection.endReason = 'protocol_error'
+    connection.socket.close(CloseCode.POLICY_VIOLATION, reason)
   }
 
   /**
@@ -266,6 +345,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     if (connection.ended) return
     connection.ended = true
     connection.discardQueue()
+    connection.takeHeld()
     this.pendingCount -= connection.pending
     connection.pending = 0
     if (this.pendingCount === 0 && this.drainWaiters.length > 0) this.wakeDrainWaiters()

@@ -3,24 +3,43 @@
 // unescaped and the receiver frames them straight from the payload.
 //
 //   unicast:   'U' then, per message: uid length (u16) | uid | message length (u32) | message
+//              | meta flag (u8): 0, or 1 then id length (u8) | id | seq (f64) | time (f64)
 //   broadcast: 'B' | origin node id length (u8) | origin | message
+//
+// The meta of a durable message crosses too, so framed clients on the receiving node
+// get its id and seq.
+import type { MessageMeta } from './envelope.js'
 
 const UNICAST = 0x55 // 'U'
 const BROADCAST = 0x42 // 'B'
 
-export function encodeUnicast(messages: Array<{ uid: string; message: string }>): Buffer {
+export function encodeUnicast(messages: Array<{ uid: string; message: string; meta?: MessageMeta | undefined }>): Buffer {
   let size = 1
-  for (const { uid, message } of messages) size += 6 + Buffer.byteLength(uid) + Buffer.byteLength(message)
+  for (const { uid, message, meta } of messages) {
+    size += 7 + Buffer.byteLength(uid) + Buffer.byteLength(message)
+    if (meta !== undefined) size += 17 + Buffer.byteLength(meta.id)
+  }
   const buffer = Buffer.allocUnsafe(size)
   buffer[0] = UNICAST
   let at = 1
-  for (const { uid, message } of messages) {
+  for (const { uid, message, meta } of messages) {
     const uidLength = buffer.write(uid, at + 2)
     buffer.writeUInt16BE(uidLength, at)
     at += 2 + uidLength
     const messageLength = buffer.write(message, at + 4)
     buffer.writeUInt32BE(messageLength, at)
     at += 4 + messageLength
+    if (meta === undefined) {
+      buffer[at++] = 0
+      continue
+    }
+    buffer[at] = 1
+    const idLength = buffer.write(meta.id, at + 2)
+    buffer[at + 1] = idLength
+    at += 2 + idLength
+    buffer.writeDoubleBE(meta.seq, at)
+    buffer.writeDoubleBE(meta.time, at + 8)
+    at += 16
   }
   return buffer
 }
@@ -36,7 +55,7 @@ export function encodeBroadcast(origin: string, message: string): Buffer {
 }
 
 export type Relayed =
-  | { kind: 'unicast'; messages: Array<{ uid: string; message: Buffer }> }
+  | { kind: 'unicast'; messages: Array<{ uid: string; message: Buffer; meta: MessageMeta | undefined }> }
   | { kind: 'broadcast'; origin: string; message: Buffer }
 
 /** Decodes a payload; throws on anything malformed (a foreign publisher on our channel). */
@@ -47,15 +66,24 @@ export function decodeRelay(buffer: Buffer): Relayed {
     return { kind: 'broadcast', origin: buffer.toString('utf8', 2, originEnd), message: buffer.subarray(originEnd) }
   }
   if (buffer[0] !== UNICAST) throw new Error(`unknown relay kind ${buffer[0]}`)
-  const messages: Array<{ uid: string; message: Buffer }> = []
+  const messages: Array<{ uid: string; message: Buffer; meta: MessageMeta | undefined }> = []
   let at = 1
   while (at < buffer.length) {
     const uidEnd = at + 2 + buffer.readUInt16BE(at)
     const messageLength = buffer.readUInt32BE(uidEnd)
     const messageEnd = uidEnd + 4 + messageLength
-    if (messageEnd > buffer.length) throw new Error('truncated unicast')
-    messages.push({ uid: buffer.toString('utf8', at + 2, uidEnd), message: buffer.subarray(uidEnd + 4, messageEnd) })
-    at = messageEnd
+    if (messageEnd >= buffer.length) throw new Error('truncated unicast')
+    const uid = buffer.toString('utf8', at + 2, uidEnd)
+    const message = buffer.subarray(uidEnd + 4, messageEnd)
+    at = messageEnd + 1
+    let meta: MessageMeta | undefined
+    if (buffer[messageEnd] === 1) {
+      const idEnd = at + 1 + buffer[at]!
+      if (idEnd + 16 > buffer.length) throw new Error('truncated message meta')
+      meta = { id: buffer.toString('utf8', at + 1, idEnd), seq: buffer.readDoubleBE(idEnd), time: buffer.readDoubleBE(idEnd + 8) }
+      at = idEnd + 16
+    }
+    messages.push({ uid, message, meta })
   }
   return { kind: 'unicast', messages }
 }

@@ -6,6 +6,8 @@
 
 /** The subprotocol a client offers next to its `bearer.<jwt>` entry; the hub selects it. */
 export const PROTOCOL_TEXT = 'pusher.v1'
+/** The framed protocol (envelope.ts): JSON envelopes with id and seq, acks, resume with ?since=. */
+export const PROTOCOL_FRAMED = 'pusher.framed.v1'
 const BEARER_PROTOCOL_PREFIX = 'bearer.'
 const BEARER_HEADER_PREFIX = /^bearer\s+/i
 
@@ -32,12 +34,17 @@ export function extractToken({ query, authorization, protocols }: TokenSources):
 }
 
 /**
- * The subprotocol to answer with: ours when offered, otherwise none. Never the bearer
- * entry, so the token is not echoed into response headers and proxy logs.
+ * The subprotocol to answer with: the framed one when offered, else the plain one when
+ * offered, otherwise none. Never the bearer entry, so the token is not echoed into
+ * response headers and proxy logs.
  */
 export function selectProtocol(offered: Iterable<string>): string | false {
-  for (const protocol of offered) if (protocol === PROTOCOL_TEXT) return protocol
-  return false
+  let selected: string | false = false
+  for (const protocol of offered) {
+    if (protocol === PROTOCOL_FRAMED) return protocol
+    if (protocol === PROTOCOL_TEXT) selected = protocol
+  }
+  return selected
 }
 
 function splitProtocols(header: string | undefined): string[] {

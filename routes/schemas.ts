@@ -18,10 +18,13 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
   }))
 
   const SendBody = Type.Object({ uid, message, ttl, durable }, strict)
-  const BatchItem = Type.Object({ uid, message }, strict)
+  const BatchItem = Type.Object({ uid, message, ttl }, strict)
   const BroadcastBody = Type.Object({ message }, strict)
   const BatchBody = Type.Object({
     messages: Type.Array(BatchItem, { minItems: 1, maxItems: config.maxBatchSize }),
+    // For every message of the batch; a message's own ttl wins.
+    ttl,
+    durable,
   }, strict)
 
   const partial = Type.Optional(Type.Literal(true, { description: 'Redis was unreachable: only this node\'s connections were served' }))
@@ -49,7 +52,13 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
   const BatchResult = Type.Object({
     delivered: Type.Integer({ description: 'connections written to, over all messages' }),
     offline: Type.Integer({ description: 'messages whose user had no connection' }),
-    results: Type.Array(Type.Object({ uid: Type.String(), delivered: Type.Integer() })),
+    results: Type.Array(Type.Object({
+      uid: Type.String(),
+      delivered: Type.Integer(),
+      id: Type.Optional(Type.String({ description: 'durable messages: the id to ask GET /messages/:id about' })),
+      seq: Type.Optional(Type.Integer()),
+      status: Type.Optional(Type.String({ description: 'durable messages: queued or delivered' })),
+    })),
     partial,
   })
   const Error = Type.Object({

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompil
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import fp from 'fastify-plugin'
-import type { Delivery } from '../lib/bus.js'
+import type { BatchDelivery, Delivery, OutgoingMessage } from '../lib/bus.js'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
 import { senderSchemas } from './schemas.js'
@@ -50,7 +50,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
 
   const store = fastify.store
   /** The time to live a send asks for, in ms; undefined for a plain (not durable) send. */
-  const ttlOf = ({ ttl, durable }: SendFields): number | undefined => {
+  const ttlOf = ({ ttl, durable }: Pick<SendFields, 'ttl' | 'durable'>): number | undefined => {
     if (ttl !== undefined) return Number(ttl) * 1000
     if (durable === true || durable === 'true') return config.store?.defaultTtlMs
     return undefined
@@ -64,10 +64,10 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   const sendDurable = async (reply: FastifyReply, uid: string, message: string, ttlMs: number) => {
     if (store === undefined) throw new PusherError.STORE_DISABLED()
     const [stored] = await store.append([{ uid, data: message, ttlMs }])
-    const { id, seq } = stored!
+    const { id, seq, createdAt } = stored!
     let delivery: Delivery = { delivered: 0, nodes: 0 }
     try {
-      delivery = await bus.send(uid, message)
+      delivery = await bus.send(uid, message, { id, seq, time: createdAt })
     } catch (error) {
       reply.log.warn(`durable message ${id} stays queued: ${(error as Error).message}`)
     }
@@ -114,14 +114,53 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     }
   })
 
+  /**
+   * A batch with durable messages: those are stored first, all in one append, then the
+   * whole batch is sent as usual. Each durable result says whether it was delivered or
+   * waits queued. If the cluster cannot be reached the durable messages stay queued and
+   * the answer is partial rather than 503, since they must not be sent again.
+   */
+  const sendBatchDurable = async (reply: FastifyReply, messages: OutgoingMessage[], ttls: Array<number | undefined>) => {
+    if (store === undefined) throw new PusherError.STORE_DISABLED()
+    const durable = ttls.flatMap((ttlMs, i) => (ttlMs === undefined ? [] : [i]))
+    const stored = await store.append(durable.map((i) => ({ uid: messages[i]!.uid, data: messages[i]!.message, ttlMs: ttls[i]! })))
+    durable.forEach((i, k) => {
+      const { id, seq, createdAt } = stored[k]!
+      messages[i] = { uid: messages[i]!.uid, message: messages[i]!.message, meta: { id, seq, time: createdAt } }
+    })
+    let batch: BatchDelivery
+    try {
+      batch = await bus.sendBatch(messages)
+    } catch (error) {
+      reply.log.warn(`batch with ${durable.length} durable messages left queued: ${(error as Error).message}`)
+      batch = { delivered: 0, offline: messages.length, results: messages.map(({ uid }) => ({ uid, delivered: 0 })), partial: true }
+    }
+    const results: Array<BatchDelivery['results'][number] & { id?: string; seq?: number; status?: string }> = batch.results
+    const taken: string[] = []
+    for (const i of durable) {
+      const { id, seq } = messages[i]!.meta!
+      const delivered = results[i]!.delivered > 0
+      if (delivered) taken.push(id)
+      results[i] = { ...results[i]!, id, seq, status: delivered ? 'delivered' : 'queued' }
+    }
+    if (taken.length > 0) store.markDelivered(taken).catch((error: Error) => reply.log.warn(`marking a batch delivered failed: ${error.message}`))
+    return batch
+  }
+
   fastify.post('/send/batch', {
     bodyLimit: config.maxBatchBytes,
     schema: { body: schemas.BatchBody, response: { 200: schemas.BatchResult } },
-  }, (request) => {
+  }, (request, reply) => {
     // Check every size first, so a batch is either refused whole or sent whole.
-    const { messages } = request.body
+    const { messages, ttl, durable } = request.body
     for (const { message } of messages) checkSize(message)
-    return bus.sendBatch(messages)
+    let ttls: Array<number | undefined> | undefined
+    messages.forEach((item, i) => {
+      const ttlMs = ttlOf({ ttl: item.ttl ?? ttl, durable })
+      if (ttlMs !== undefined) (ttls ??= new Array(messages.length))[i] = ttlMs
+    })
+    if (ttls === undefined) return bus.sendBatch(messages)
+    return sendBatchDurable(reply, messages.map(({ uid, message }) => ({ uid, message })), ttls)
   })
 
   fastify.post('/broadcast', {

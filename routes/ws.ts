@@ -8,7 +8,8 @@ import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
-import { selectProtocol } from '../lib/token.js'
+import { parseSince } from '../lib/envelope.js'
+import { PROTOCOL_FRAMED, selectProtocol } from '../lib/token.js'
 
 export interface WsRouteOptions {
   config: PusherConfig
@@ -42,6 +43,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
     onRequest: (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
       if (!request.ws) return done(new PusherError.UPGRADE_REQUIRED())
       if (fastify.hub.isClosing) return done(new PusherError.SHUTTING_DOWN())
+      if (Number.isNaN(parseSince(request.query))) return done(new PusherError.INVALID_SINCE())
       let uid: string | Promise<string>
       try {
         uid = fastify.authenticateConnection(request)
@@ -73,7 +75,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
         socket.close(1001, 'server shutting down')
         return
       }
-      fastify.hub.add(request.uid, socket)
+      fastify.hub.add(request.uid, socket, { framed: socket.protocol === PROTOCOL_FRAMED, since: parseSince(request.query) })
     },
   })
 }

@@ -96,6 +96,35 @@ export function connectAs(hub: TestHub, uid: string, options: ClientOptions = {}
   return connect(hub, { token: token({ uid }) }, options)
 }
 
+/** What a framed connection receives for each message. */
+export interface Envelope {
+  id?: string
+  seq?: number
+  time: number
+  data: string
+}
+
+/** A client of the framed protocol: the envelopes it received, and acks. */
+export class FramedClient extends Client {
+  async envelopes(count: number): Promise<Envelope[]> {
+    return (await this.received(count)).map((text) => JSON.parse(text) as Envelope)
+  }
+
+  ack(seq: number): void {
+    this.ws.send(JSON.stringify({ type: 'ack', seq }))
+  }
+}
+
+/** Connects as `uid` with the framed protocol, the token in the bearer subprotocol as a browser sends it. */
+export async function connectFramed(hub: TestHub, uid: string, since?: number): Promise<FramedClient> {
+  const query = since === undefined ? '' : `?since=${since}`
+  const ws = new WebSocket(`${hub.wsUrl}/ws${query}`, ['pusher.framed.v1', `bearer.${token({ uid })}`])
+  const client = new FramedClient(ws)
+  await once(ws, 'open')
+  if (ws.protocol !== 'pusher.framed.v1') throw new Error(`the hub selected "${ws.protocol}", not the framed protocol`)
+  return client
+}
+
 /** Tries to connect and returns the HTTP status and JSON body the hub refused the upgrade with. */
 export async function refusedUpgrade(url: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<{ status: number; body: { code: string; message: string } }> {
   const ws = new WebSocket(url, protocols, { headers })

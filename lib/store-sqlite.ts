@@ -14,6 +14,8 @@ export interface SqliteStoreOptions extends StoreOptions {
 }
 
 const OPEN = `status IN ('queued', 'delivered')`
+/** Users whose open count is remembered between appends (see openCounts). */
+const OPEN_COUNTS_KEPT = 100_000
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS seqs (uid TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
@@ -102,6 +104,12 @@ export class SqliteStore implements MessageStore {
   private readonly idPrefix = randomBytes(6).toString('base64url')
   private idCounter = 0
   private pending: PendingAppend[] = []
+  /**
+   * Open messages per user, as counted by openCount, kept up to date by appends, drops
+   * and acks so that an append does not count the user's messages every time. A sweep
+   * (which expires across users) or a failed transaction clears it; bounded in size.
+   */
+  private openCounts = new Map<string, number>()
   private pendingDelivered: PendingDelivered[] = []
   private commitScheduled = false
   /** The turn's one transaction: appends, then delivered marks. */
@@ -163,6 +171,8 @@ export class SqliteStore implements MessageStore {
 
   async ack(uid: string, seq: number, now = Date.now()): Promise<number> {
     const { changes } = this.statements.ack.run({ now, uid, seq })
+    const open = this.openCounts.get(uid)
+    if (open !== undefined) this.openCounts.set(uid, open - changes)
     this.stats.acked += changes
     return changes
   }
@@ -178,6 +188,7 @@ export class SqliteStore implements MessageStore {
 
   async sweep(now = Date.now()): Promise<{ expired: number; forgotten: number }> {
     const expired = this.statements.expire.run({ now }).changes
+    this.openCounts.clear()
     const forgotten = this.statements.forget.run(now - this.options.keepClosedMs).changes
     this.stats.expired += expired
     // Give freed pages back to the file system, so the file does not only grow.
@@ -220,6 +231,8 @@ export class SqliteStore implements MessageStore {
       for (const [i, { resolve }] of appends.entries()) resolve(results[i]!)
       for (const { resolve } of marks) resolve()
     } catch (error) {
+      // The transaction rolled back: the counts it moved are wrong now.
+      this.openCounts.clear()
       for (const { reject } of [...appends, ...marks]) reject(error as Error)
     }
   }
@@ -230,12 +243,20 @@ export class SqliteStore implements MessageStore {
     const expiresAt = now + ttlMs
     this.statements.insert.run(id, uid, seq, data, now, expiresAt)
     this.stats.stored++
-    const open = this.statements.openCount.get(uid)!.n
+    let open = this.openCounts.get(uid)
+    if (open === undefined) {
+      if (this.openCounts.size >= OPEN_COUNTS_KEPT) this.openCounts.clear()
+      open = this.statements.openCount.get(uid)!.n
+    } else {
+      open++
+    }
     if (open > this.options.maxPerUser) {
       const dropped = this.statements.dropOldest.run({ now, uid, count: open - this.options.maxPerUser }).changes
+      open -= dropped
       this.stats.dropped += dropped
       this.stats.expired += dropped
     }
+    this.openCounts.set(uid, open)
     return { id, uid, seq, data, createdAt: now, expiresAt, status: 'queued' }
   }
 }

@@ -83,6 +83,18 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
       assert.equal(store.stats.dropped - before, 2)
     })
 
+    test('acknowledged and expired messages free their place under maxPerUser', async () => {
+      const before = store.stats.dropped
+      for (let i = 1; i <= 5; i++) await store.append([{ uid: 'fen', data: `f${i}`, ttlMs: i === 5 ? 1000 : MINUTE }], t0)
+      await store.ack('fen', 3, t0) // f1..f3 closed: f4, f5 open
+      await store.sweep(t0 + 2000) // f5 expired: f4 open
+      for (let i = 6; i <= 9; i++) await store.append([{ uid: 'fen', data: `f${i}`, ttlMs: MINUTE }], t0 + 2000)
+      assert.equal(store.stats.dropped - before, 0, 'five open: f4, f6..f9')
+      await store.append([{ uid: 'fen', data: 'f10', ttlMs: MINUTE }], t0 + 2000)
+      assert.equal(store.stats.dropped - before, 1)
+      assert.deepEqual((await store.open('fen', 0, 10, t0 + 2000)).map((m) => m.data), ['f6', 'f7', 'f8', 'f9', 'f10'])
+    })
+
     test('sweep expires what outlived its TTL and forgets closed messages after keepClosedMs; seqs are never reused', async () => {
       const [m] = await store.append([{ uid: 'eve', data: 'short', ttlMs: 1000 }], t0)
       const swept = await store.sweep(t0 + 2000)

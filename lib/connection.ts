@@ -56,8 +56,12 @@ export class Connection {
   ended = false
   /** Speaks the framed protocol. */
   readonly framed: boolean
-  /** Framed clients: the seq the replay starts after. */
-  readonly since: number
+  /**
+   * Every durable message of the user up to this seq has been written to this
+   * connection, or is closed (acknowledged, expired), or the client said it had it
+   * (`since`): a live message at or below it is not written again.
+   */
+  seq: number
   /**
    * While a replay of stored messages is running, live messages wait here so that they
    * reach the client after the older stored ones; null otherwise.
@@ -81,7 +85,7 @@ export class Connection {
   ) {
     this.tcp = (socket as unknown as { _socket: Socket })._socket
     this.framed = options.framed === true
-    this.since = options.since ?? 0
+    this.seq = options.since ?? 0
   }
 
   /** Bytes accepted for this connection and not yet taken by the kernel. */

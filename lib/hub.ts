@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
-import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
+import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason, type HeldMessage } from './connection.js'
 import { envelope, type MessageMeta, parseClientFrame } from './envelope.js'
 import { textFrame } from './frame.js'
 import { Heartbeat } from './heartbeat.js'
@@ -36,6 +36,12 @@ export interface HubEvents {
   disconnect: [connection: Connection, reason: DisconnectReason]
   /** A framed client acknowledged every message of its user up to `seq`. */
   ack: [connection: Connection, seq: number]
+  /**
+   * A durable message reached a framed connection ahead of one before it (sent through
+   * another node, or whose relay failed): the hub holds the connection's live messages
+   * until release(), and the listener replays what is missing from the store.
+   */
+  gap: [connection: Connection]
 }
 
 /** Stored messages written to one connection by a replay. */
@@ -64,6 +70,13 @@ class Frames {
 }
 
 const kConnection = Symbol('pusher.connection')
+
+/** Held messages with the durable ones in ascending seq, each in a durable one's place; the others stay where they were. */
+function inSeqOrder(held: HeldMessage[]): HeldMessage[] {
+  const durable = held.filter((m) => m.meta !== undefined).sort((a, b) => a.meta!.seq - b.meta!.seq)
+  let next = 0
+  return held.map((m) => (m.meta === undefined ? m : durable[next++]!))
+}
 type SocketWithConnection = WebSocket & { [kConnection]: Connection }
 
 function onSocketPong(this: WebSocket): void {
@@ -220,21 +233,24 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     let written = 0
     for (const { data, meta } of messages) {
       if (!connection.enqueue(new Frames(data, meta).for(connection), sentAt)) break
+      if (connection.framed) connection.seq = meta.seq
       written++
     }
     return written
   }
 
   /**
-   * Ends holdBack(): writes the live messages held meanwhile, in order, except durable
-   * ones at or before `seenSeq`: the replay wrote those, or the client had them.
+   * Ends holdBack(): `coveredSeq` is how far the store was read (every durable message
+   * up to it was written by the replay, or is closed). Then writes the live messages held
+   * meanwhile, in order, except durable ones at or before it. With `checkGaps` false (the
+   * store could not be read) they are written as they came.
    */
-  release(connection: Connection, seenSeq: number): void {
-    const held = connection.takeHeld()
+  release(connection: Connection, coveredSeq: number, checkGaps = true): void {
+    if (coveredSeq > connection.seq) connection.seq = coveredSeq
+    const held = inSeqOrder(connection.takeHeld())
     const sentAt = performance.now()
     for (const { message, meta } of held) {
-      if (meta !== undefined && meta.seq <= seenSeq) continue
-      if (!connection.enqueue(new Frames(message, meta).for(connection), sentAt)) return
+      if (!this.deliver(connection, new Frames(message, meta), sentAt, checkGaps)) return
     }
   }
 
@@ -305,13 +321,38 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   private writeAll(set: Set<Connection>, frames: Frames, sentAt: number): number {
     let written = 0
-    for (const connection of set) {
-      const taken = connection.held === null
-        ? connection.enqueue(frames.for(connection), sentAt)
-        : connection.hold(frames.message, frames.meta)
-      if (taken) written++
+    if (frames.meta === undefined) {
+      for (const connection of set) {
+        const taken = connection.held === null ? connection.enqueue(frames.for(connection), sentAt) : connection.hold(frames.message, undefined)
+        if (taken) written++
+      }
+    } else {
+      for (const connection of set) if (this.deliver(connection, frames, sentAt, true)) written++
     }
     return written
+  }
+
+  /**
+   * Writes a durable message to one connection so that the client sees the user's seqs
+   * in ascending order, each once: one it already has is skipped (and counts as taken);
+   * while a replay runs it is held; a framed client that would see it ahead of a message
+   * it has not had yet is held, and the store fills the gap first ('gap'). Acks cover
+   * everything up to a seq, so a message written out of order could be acked unseen.
+   */
+  private deliver(connection: Connection, frames: Frames, sentAt: number, checkGaps: boolean): boolean {
+    const meta = frames.meta
+    if (meta === undefined) return connection.held === null ? connection.enqueue(frames.for(connection), sentAt) : connection.hold(frames.message, undefined)
+    if (meta.seq <= connection.seq) return true
+    if (connection.held !== null) return connection.hold(frames.message, meta)
+    if (connection.framed && checkGaps && meta.seq > connection.seq + 1 && this.listenerCount('gap') > 0) {
+      this.holdBack(connection)
+      if (!connection.hold(frames.message, meta)) return false
+      this.emit('gap', connection)
+      return true
+    }
+    if (!connection.enqueue(frames.for(connection), sentAt)) return false
+    if (connection.framed) connection.seq = meta.seq
+    return true
   }
 
   /** Closes a framed connection that sent something other than an ack, saying what it should send. */

@@ -143,7 +143,7 @@ export function registerStoreMetrics(registry: Registry, store: MessageStore): v
 
   const durations = new FastHistogram(
     'pusher_store_operation_duration_seconds',
-    'Time a durable store operation took to complete, by operation (append: until the message is durable; mark_delivered, ack, open, get, sweep)',
+    'Time a durable store operation took to complete, by operation (append: until the message is durable; mark_delivered, ack, last_seq, open, get, sweep)',
     STORE_BUCKETS,
     registry,
   )

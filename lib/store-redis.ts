@@ -159,6 +159,10 @@ export class RedisStore implements MessageStore {
     return acked
   }
 
+  async lastSeq(uid: string): Promise<number> {
+    return Number(await this.redis.get(`${this.prefix}seq:${uid}`) ?? 0)
+  }
+
   async open(uid: string, afterSeq: number, limit: number, now = Date.now()): Promise<StoredMessage[]> {
     const ids = await this.redis.zrangebyscore(`${this.prefix}open:${uid}`, `(${afterSeq}`, '+inf', 'LIMIT', 0, limit)
     const hashes = await Promise.all(ids.map((id) => this.redis.hgetall(`${this.prefix}msg:${id}`)))

@@ -137,6 +137,7 @@ export class SqliteStore implements MessageStore {
       open: db.prepare<[string, number, number, number], Row>(`SELECT * FROM messages
         WHERE uid = ? AND seq > ? AND ${OPEN} AND expires_at > ? ORDER BY seq LIMIT ?`),
       get: db.prepare<[string], Row>('SELECT * FROM messages WHERE id = ?'),
+      lastSeq: db.prepare<[string], { last: number }>('SELECT last FROM seqs WHERE uid = ?'),
       expire: db.prepare<{ now: number }>(`UPDATE messages SET status = 'expired', expired_at = expires_at, closed_at = @now
         WHERE ${OPEN} AND expires_at <= @now`),
       forget: db.prepare('DELETE FROM messages WHERE closed_at IS NOT NULL AND closed_at <= ?'),
@@ -175,6 +176,10 @@ export class SqliteStore implements MessageStore {
     if (open !== undefined) this.openCounts.set(uid, open - changes)
     this.stats.acked += changes
     return changes
+  }
+
+  async lastSeq(uid: string): Promise<number> {
+    return this.statements.lastSeq.get(uid)?.last ?? 0
   }
 
   async open(uid: string, afterSeq: number, limit: number, now = Date.now()): Promise<StoredMessage[]> {

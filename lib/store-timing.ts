@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks'
 import type { MessageStatus, MessageStore, NewMessage, StoredMessage, StoreStats } from './store.js'
 
 /** The operations timed, as the `operation` label of pusher_store_operation_duration_seconds. */
-export const STORE_OPERATIONS = ['append', 'mark_delivered', 'ack', 'open', 'get', 'sweep'] as const
+export const STORE_OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep'] as const
 export type StoreOperation = (typeof STORE_OPERATIONS)[number]
 
 export type RecordStoreDuration = (operation: StoreOperation, seconds: number) => void
@@ -34,6 +34,10 @@ export class TimedStore implements MessageStore {
 
   ack(uid: string, seq: number, now?: number): Promise<number> {
     return this.time('ack', () => this.inner.ack(uid, seq, now))
+  }
+
+  lastSeq(uid: string): Promise<number> {
+    return this.time('last_seq', () => this.inner.lastSeq(uid))
   }
 
   open(uid: string, afterSeq: number, limit: number, now?: number): Promise<StoredMessage[]> {

@@ -56,6 +56,11 @@ export interface MessageStore {
   markDelivered(ids: string[], now?: number): Promise<void>
   /** Acknowledges every open message of `uid` up to and including `seq`; resolves with how many. */
   ack(uid: string, seq: number, now?: number): Promise<number>
+  /**
+   * The seq of the last message ever stored for `uid` (0 for none). Read before open(),
+   * it bounds what that read covers: every message up to it was stored before the read.
+   */
+  lastSeq(uid: string): Promise<number>
   /** Open (queued or delivered, unexpired) messages of `uid` after `afterSeq`, oldest first. */
   open(uid: string, afterSeq: number, limit: number, now?: number): Promise<StoredMessage[]>
   /** One message by id, while it is kept. */

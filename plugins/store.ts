@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config.js'
 import type { Connection } from '../lib/connection.js'
 import { isClusterBus } from '../lib/bus.js'
-import type { MessageStore } from '../lib/store.js'
+import type { MessageStore, StoredMessage } from '../lib/store.js'
 import { timedStore } from '../lib/store-timing.js'
 
 declare module 'fastify' {
@@ -50,47 +50,66 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
   const replayRoom = Math.floor(config.maxBufferedBytes / 2)
 
   /**
-   * Writes the user's stored messages to a new connection, oldest first, page by page,
-   * then the live messages held meanwhile. Framed clients get every unacknowledged
-   * message after their `since`; plain clients get the ones no connection took yet.
+   * Writes the user's stored messages to a connection, oldest first, page by page, then
+   * the live messages held meanwhile. On connect, framed clients get every unacknowledged
+   * message after their `since`, plain clients the ones no connection took yet; after a
+   * gap, a framed client gets what it misses.
    */
   const replay = async (connection: Connection): Promise<void> => {
-    // In a cluster, a sender on another node finds this connection through presence: once
-    // it is written, a message stored after this point is relayed live, and one stored
-    // before is in the store when the read below runs.
-    if (isClusterBus(bus)) await bus.presenceSettled()
-    let after = connection.framed ? connection.since : 0
+    let after = connection.framed ? connection.seq : 0
+    // The last seq the connection has: held live messages up to it are not written again.
     let seen = after
-    for (;;) {
-      const page = await store.open(connection.uid, after, REPLAY_PAGE)
-      if (connection.ended) return
-      const due = connection.framed ? page : page.filter((m) => m.status === 'queued')
-      const written = hub.replay(connection, due.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })))
-      if (written > 0) {
-        seen = due[written - 1]!.seq
-        store.stats.replayed += written
-        const delivered = due.slice(0, written).filter((m) => m.status === 'queued').map((m) => m.id)
-        if (delivered.length > 0) await store.markDelivered(delivered)
+    let covered = 0
+    let complete = false
+    try {
+      // In a cluster, a sender on another node finds this connection through presence:
+      // once it is written, a message stored after this point is relayed live, and one
+      // stored before is in the store when the read below runs.
+      if (isClusterBus(bus)) await bus.presenceSettled()
+      // Read first: every message up to it is stored before the pages below are read.
+      covered = await store.lastSeq(connection.uid)
+      for (;;) {
+        const page = await store.open(connection.uid, after, REPLAY_PAGE)
+        if (connection.ended) return
+        const due = connection.framed ? page : page.filter((m) => m.status === 'queued')
+        const written = hub.replay(connection, due.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })))
+        if (written > 0) {
+          seen = due[written - 1]!.seq
+          store.stats.replayed += written
+          markDelivered(due.slice(0, written))
+        }
+        if (written < due.length) return
+        if (page.length < REPLAY_PAGE) break
+        after = page[page.length - 1]!.seq
+        await connection.roomFor(replayRoom)
       }
-      if (written < due.length || page.length < REPLAY_PAGE) break
-      after = page[page.length - 1]!.seq
-      await connection.roomFor(replayRoom)
+      complete = true
+    } finally {
+      // Also after a failed read: what is stored stays for the next connect, and the
+      // live messages go out now, as they came.
+      if (complete) hub.release(connection, Math.max(seen, covered))
+      else hub.release(connection, seen, false)
     }
-    hub.release(connection, seen)
+  }
+  /** Not awaited: the replay goes on whether or not the status update lands. */
+  const markDelivered = (written: StoredMessage[]) => {
+    const ids = written.filter((m) => m.status === 'queued').map((m) => m.id)
+    if (ids.length === 0) return
+    store.markDelivered(ids).catch((error: Error) => fastify.log.warn(`marking replayed messages delivered failed: ${error.message}`))
   }
   const onConnect = (connection: Connection) => {
     hub.holdBack(connection)
-    replay(connection).catch((error: Error) => {
-      // What is stored stays stored for the next connect; the live messages go out now.
-      fastify.log.warn(`replay to ${connection.uid} failed: ${error.message}`)
-      hub.release(connection, 0)
-    })
+    replay(connection).catch((error: Error) => fastify.log.warn(`replay to ${connection.uid} failed: ${error.message}`))
+  }
+  const onGap = (connection: Connection) => {
+    replay(connection).catch((error: Error) => fastify.log.warn(`filling a gap for ${connection.uid} failed: ${error.message}`))
   }
   const onAck = (connection: Connection, seq: number) => {
     store.ack(connection.uid, seq).catch((error: Error) => fastify.log.warn(`ack from ${connection.uid} failed: ${error.message}`))
   }
   hub.on('connect', onConnect)
   hub.on('ack', onAck)
+  hub.on('gap', onGap)
 
   const timer = setInterval(() => {
     store.sweep().catch((error: Error) => fastify.log.warn(`store sweep failed: ${error.message}`))
@@ -100,6 +119,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     clearInterval(timer)
     hub.off('connect', onConnect)
     hub.off('ack', onAck)
+    hub.off('gap', onGap)
     await store.close()
   })
 }

@@ -58,6 +58,30 @@ describe('framed clients across nodes', { skip }, () => {
   })
 })
 
+describe('framed clients across nodes: two senders', { skip }, () => {
+  test('durable sends to one user through two nodes at once reach the client in seq order, each once, none missing', { timeout: 30_000 }, async () => {
+    const prefix = testPrefix()
+    const nodes = await Promise.all([startNode(prefix, 'one'), startNode(prefix, 'two'), startNode(prefix, 'holder')])
+    try {
+      const [one, two, holder] = nodes
+      const client = await connectFramed(holder!, 'popular')
+      await settle(...nodes)
+      // Seqs are handed out in Redis in one order, and relays from two nodes arrive in
+      // another: the holder must put them back in order (filling gaps from the store).
+      const sends = Array.from({ length: 200 }, (_, i) => post(i % 2 === 0 ? one! : two!, '/send', { uid: 'popular', message: `m${i}`, ttl: 60 }))
+      const answers = await Promise.all(sends)
+      const envelopes = await client.envelopes(200)
+      const seqs = envelopes.map((e) => e.seq!)
+      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'seqs arrive in ascending order')
+      assert.deepEqual(new Set(seqs), new Set(answers.map((r) => r.body.seq)), 'every message arrives, once')
+      await client.close()
+    } finally {
+      await Promise.all(nodes.map((node) => node.app.close()))
+      await dropPrefix(prefix)
+    }
+  })
+})
+
 describe('a node killed with SIGKILL', { skip }, () => {
   test('a message answered 202 by a node killed right after is delivered by another node', { timeout: 60_000 }, async () => {
     const prefix = testPrefix()

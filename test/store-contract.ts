@@ -37,6 +37,13 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
       assert.deepEqual([x![0]!.seq, y![0]!.seq], [3, 4])
     })
 
+    test('lastSeq is the seq of the last message stored for a user, 0 before any, and stays after acks', async () => {
+      assert.equal(await store.lastSeq('gil'), 0)
+      await store.append([{ uid: 'gil', data: 'g1', ttlMs: MINUTE }, { uid: 'gil', data: 'g2', ttlMs: MINUTE }], t0)
+      await store.ack('gil', 2, t0)
+      assert.equal(await store.lastSeq('gil'), 2)
+    })
+
     test('open lists unacknowledged messages after a seq, oldest first, delivered ones included', async () => {
       const [first] = await store.open('ann', 0, 10, t0)
       await store.markDelivered([first!.id], t0 + 1)

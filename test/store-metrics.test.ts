@@ -20,7 +20,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-const OPERATIONS = ['append', 'mark_delivered', 'ack', 'open', 'get', 'sweep']
+const OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep']
 const byStatus = (series: Map<string, number>) =>
   Object.fromEntries(['queued', 'delivered', 'acked', 'expired'].map((status) => [status, series.get(`pusher_store_messages{status="${status}"}`)]))
 const operations = (series: Map<string, number>) =>

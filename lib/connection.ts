@@ -9,7 +9,7 @@
 // TCP socket under `ws`, in order with the control frames `ws` writes.
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
-import type { MessageMeta } from './envelope.js'
+import { MessageFrames, type MessageMeta } from './envelope.js'
 
 export type DisconnectReason =
   | 'client_closed' // the peer closed or the TCP connection dropped
@@ -37,6 +37,12 @@ export interface ConnectionOptions {
   framed?: boolean
   /** Framed clients: the last seq they saw; the replay starts after it. */
   since?: number
+}
+
+/** A stored message written to a connection by a replay. */
+export interface ReplayedMessage {
+  data: string
+  meta: MessageMeta
 }
 
 /** A message that arrived while the connection's replay was running, written after it. */
@@ -152,6 +158,26 @@ export class Connection {
   }
 
   /**
+   * Makes live messages wait until the hub's release(), so that a replay of older stored
+   * messages reaches the client first. Call it from the hub's 'connect' event
+   * (synchronously, before any send can reach the connection).
+   */
+  holdBack(): void {
+    this.held ??= []
+  }
+
+  /** Writes stored messages, in order; returns how many it took (it stops at the first refused). */
+  replay(messages: ReplayedMessage[], sentAt: number): number {
+    let written = 0
+    for (const { data, meta } of messages) {
+      if (!this.enqueue(new MessageFrames(data, meta).for(this.framed), sentAt)) break
+      if (this.framed) this.seq = meta.seq
+      written++
+    }
+    return written
+  }
+
+  /**
    * Keeps a live message until the replay is done (see `held`). Returns false, without
    * keeping it, when held and unsent bytes together would pass the slow-consumer bound;
    * the owner is then told to cut the connection off.
@@ -167,12 +193,35 @@ export class Connection {
     return true
   }
 
-  /** Stops holding; returns what was held. */
+  /** Stops holding; returns what was held, the durable messages in ascending seq (each in a durable one's place). */
   takeHeld(): HeldMessage[] {
     const held = this.held ?? []
     this.held = null
     this.heldBytes = 0
-    return held
+    const durable = held.filter((m) => m.meta !== undefined).sort((a, b) => a.meta!.seq - b.meta!.seq)
+    let next = 0
+    return held.map((m) => (m.meta === undefined ? m : durable[next++]!))
+  }
+
+  /**
+   * Takes one live message so that the client sees its user's durable seqs in ascending
+   * order, each once: one it has already is skipped (and counts as taken); while a
+   * replay runs it is held; with `fillGaps`, a framed client that would see it ahead of
+   * a message it has not had yet holds it too, and 'gap' asks the owner to fill the gap
+   * from the store and release(). An ack covers everything up to a seq, so a message
+   * written out of order could be acknowledged unseen.
+   */
+  offer(frames: MessageFrames, sentAt: number, fillGaps: boolean): 'taken' | 'refused' | 'gap' {
+    const meta = frames.meta
+    if (meta !== undefined && meta.seq <= this.seq) return 'taken'
+    if (this.held !== null) return this.hold(frames.message, meta) ? 'taken' : 'refused'
+    if (meta !== undefined && this.framed && fillGaps && meta.seq > this.seq + 1) {
+      this.holdBack()
+      return this.hold(frames.message, meta) ? 'gap' : 'refused'
+    }
+    if (!this.enqueue(frames.for(this.framed), sentAt)) return 'refused'
+    if (meta !== undefined && this.framed) this.seq = meta.seq
+    return 'taken'
   }
 
   /** Resolves once the unsent bytes are under `bytes` again, or the connection ended. */

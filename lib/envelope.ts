@@ -5,6 +5,7 @@
 //   server -> client   {"id":"<id>","seq":<n>,"time":<ms>,"data":"<message>"}  durable
 //                      {"time":<ms>,"data":"<message>"}                        not durable
 //   client -> server   {"type":"ack","seq":<n>}   everything of the user up to seq n
+import { textFrame } from './frame.js'
 
 /** What a durable message carries besides its text: its id, its place in the user's stream, when it was stored. */
 export interface MessageMeta {
@@ -19,6 +20,25 @@ export function envelope(message: string | Buffer, meta: MessageMeta | undefined
   const data = JSON.stringify(typeof message === 'string' ? message : message.toString('utf8'))
   if (meta === undefined) return `{"time":${now},"data":${data}}`
   return `{"id":${JSON.stringify(meta.id)},"seq":${meta.seq},"time":${meta.time},"data":${data}}`
+}
+
+/**
+ * The frames of one message, each built on first need and then shared by every
+ * connection it goes to: the bare text for plain connections, the envelope for framed ones.
+ */
+export class MessageFrames {
+  private plain: Buffer | undefined
+  private framed: Buffer | undefined
+
+  constructor(
+    readonly message: string | Buffer,
+    readonly meta: MessageMeta | undefined,
+  ) {}
+
+  for(framed: boolean): Buffer {
+    if (!framed) return (this.plain ??= textFrame(this.message))
+    return (this.framed ??= textFrame(envelope(this.message, this.meta, Date.now())))
+  }
 }
 
 export interface Ack {

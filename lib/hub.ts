@@ -5,78 +5,15 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
-import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason, type HeldMessage } from './connection.js'
-import { envelope, type MessageMeta, parseClientFrame } from './envelope.js'
-import { textFrame } from './frame.js'
+import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
+import { MessageFrames, type MessageMeta, parseClientFrame } from './envelope.js'
 import { Heartbeat } from './heartbeat.js'
+import type { HubEvents, HubOptions, HubStats } from './hub-types.js'
 
-export interface HubOptions {
-  /** Unsent bytes a connection may hold before it is cut off as a slow consumer. */
-  maxBufferedBytes: number
-  /** How often to ping every connection; 0 turns the heartbeat off. */
-  heartbeatIntervalMs: number
-  /** How long a pinged connection has to answer before it is dropped. */
-  heartbeatTimeoutMs: number
-  /** How long a cut-off slow consumer gets to read its close frame before the socket is destroyed. */
-  closeGraceMs?: number
-}
-
-/** Counters kept as plain numbers on the hot path; the metrics plugin reads them at scrape time. */
-export interface HubStats {
-  connectionsOpened: number
-  disconnects: Record<DisconnectReason, number>
-  /** Frames whose write completed. */
-  framesWritten: number
-  /** Frames whose write failed because the socket went away under them. */
-  framesFailed: number
-}
-
-export interface HubEvents {
-  connect: [connection: Connection]
-  disconnect: [connection: Connection, reason: DisconnectReason]
-  /** A framed client acknowledged every message of its user up to `seq`. */
-  ack: [connection: Connection, seq: number]
-  /**
-   * A durable message reached a framed connection ahead of one before it (sent through
-   * another node, or whose relay failed): the hub holds the connection's live messages
-   * until release(), and the listener replays what is missing from the store.
-   */
-  gap: [connection: Connection]
-}
-
-/** Stored messages written to one connection by a replay. */
-export interface ReplayedMessage {
-  data: string
-  meta: MessageMeta
-}
-
-/**
- * The frames of one message, each built on first need and then shared: the bare text
- * for plain connections, the envelope for framed ones.
- */
-class Frames {
-  private plain: Buffer | undefined
-  private framed: Buffer | undefined
-
-  constructor(
-    readonly message: string | Buffer,
-    readonly meta: MessageMeta | undefined,
-  ) {}
-
-  for(connection: Connection): Buffer {
-    if (!connection.framed) return (this.plain ??= textFrame(this.message))
-    return (this.framed ??= textFrame(envelope(this.message, this.meta, Date.now())))
-  }
-}
+export type { HubEvents, HubOptions, HubStats } from './hub-types.js'
 
 const kConnection = Symbol('pusher.connection')
 
-/** Held messages with the durable ones in ascending seq, each in a durable one's place; the others stay where they were. */
-function inSeqOrder(held: HeldMessage[]): HeldMessage[] {
-  const durable = held.filter((m) => m.meta !== undefined).sort((a, b) => a.meta!.seq - b.meta!.seq)
-  let next = 0
-  return held.map((m) => (m.meta === undefined ? m : durable[next++]!))
-}
 type SocketWithConnection = WebSocket & { [kConnection]: Connection }
 
 function onSocketPong(this: WebSocket): void {
@@ -205,13 +142,13 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   send(uid: string, message: string | Buffer, meta?: MessageMeta): number {
     const set = this.users.get(uid)
     let written = 0
-    if (set !== undefined) written = this.writeAll(set, new Frames(message, meta), performance.now())
+    if (set !== undefined) written = this.writeAll(set, new MessageFrames(message, meta), performance.now())
     return written
   }
 
   /** Writes `message` to every open connection. Returns how many took it. */
   broadcast(message: string | Buffer): number {
-    const frames = new Frames(message, undefined)
+    const frames = new MessageFrames(message, undefined)
     const sentAt = performance.now()
     let written = 0
     for (const set of this.users.values()) written += this.writeAll(set, frames, sentAt)
@@ -219,38 +156,17 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   }
 
   /**
-   * Makes live messages for `connection` wait until release(), so that a replay of
-   * older stored messages reaches the client first. Call it from a 'connect' listener
-   * (synchronously, before any send can reach the connection).
-   */
-  holdBack(connection: Connection): void {
-    connection.held ??= []
-  }
-
-  /** Writes stored messages to one connection, in order; returns how many it took (it stops at the first refused). */
-  replay(connection: Connection, messages: ReplayedMessage[]): number {
-    const sentAt = performance.now()
-    let written = 0
-    for (const { data, meta } of messages) {
-      if (!connection.enqueue(new Frames(data, meta).for(connection), sentAt)) break
-      if (connection.framed) connection.seq = meta.seq
-      written++
-    }
-    return written
-  }
-
-  /**
-   * Ends holdBack(): `coveredSeq` is how far the store was read (every durable message
+   * Ends Connection.holdBack(): `coveredSeq` is how far the store was read (every durable message
    * up to it was written by the replay, or is closed). Then writes the live messages held
    * meanwhile, in order, except durable ones at or before it. With `checkGaps` false (the
    * store could not be read) they are written as they came.
    */
   release(connection: Connection, coveredSeq: number, checkGaps = true): void {
     if (coveredSeq > connection.seq) connection.seq = coveredSeq
-    const held = inSeqOrder(connection.takeHeld())
+    const held = connection.takeHeld()
     const sentAt = performance.now()
     for (const { message, meta } of held) {
-      if (!this.deliver(connection, new Frames(message, meta), sentAt, checkGaps)) return
+      if (!this.deliver(connection, new MessageFrames(message, meta), sentAt, checkGaps)) return
     }
   }
 
@@ -319,40 +235,17 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.drop(connection, 'slow_consumer')
   }
 
-  private writeAll(set: Set<Connection>, frames: Frames, sentAt: number): number {
+  private writeAll(set: Set<Connection>, frames: MessageFrames, sentAt: number): number {
     let written = 0
-    if (frames.meta === undefined) {
-      for (const connection of set) {
-        const taken = connection.held === null ? connection.enqueue(frames.for(connection), sentAt) : connection.hold(frames.message, undefined)
-        if (taken) written++
-      }
-    } else {
-      for (const connection of set) if (this.deliver(connection, frames, sentAt, true)) written++
-    }
+    for (const connection of set) if (this.deliver(connection, frames, sentAt, true)) written++
     return written
   }
 
-  /**
-   * Writes a durable message to one connection so that the client sees the user's seqs
-   * in ascending order, each once: one it already has is skipped (and counts as taken);
-   * while a replay runs it is held; a framed client that would see it ahead of a message
-   * it has not had yet is held, and the store fills the gap first ('gap'). Acks cover
-   * everything up to a seq, so a message written out of order could be acked unseen.
-   */
-  private deliver(connection: Connection, frames: Frames, sentAt: number, checkGaps: boolean): boolean {
-    const meta = frames.meta
-    if (meta === undefined) return connection.held === null ? connection.enqueue(frames.for(connection), sentAt) : connection.hold(frames.message, undefined)
-    if (meta.seq <= connection.seq) return true
-    if (connection.held !== null) return connection.hold(frames.message, meta)
-    if (connection.framed && checkGaps && meta.seq > connection.seq + 1 && this.listenerCount('gap') > 0) {
-      this.holdBack(connection)
-      if (!connection.hold(frames.message, meta)) return false
-      this.emit('gap', connection)
-      return true
-    }
-    if (!connection.enqueue(frames.for(connection), sentAt)) return false
-    if (connection.framed) connection.seq = meta.seq
-    return true
+  /** Connection.offer(), and the store asked to fill a gap when there is one. */
+  private deliver(connection: Connection, frames: MessageFrames, sentAt: number, fillGaps: boolean): boolean {
+    const outcome = connection.offer(frames, sentAt, fillGaps && frames.meta !== undefined && this.listenerCount('gap') > 0)
+    if (outcome === 'gap') this.emit('gap', connection)
+    return outcome !== 'refused'
   }
 
   /** Closes a framed connection that sent something other than an ack, saying what it should send. */

@@ -2,6 +2,7 @@
 // cluster mode), or undefined when durable delivery is off. When a user connects, the
 // messages queued for them while they were away are written to that connection, in
 // order; a sweep expires what outlived its time to live.
+import { performance } from 'node:perf_hooks'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config.js'
@@ -72,7 +73,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
         const page = await store.open(connection.uid, after, REPLAY_PAGE)
         if (connection.ended) return
         const due = connection.framed ? page : page.filter((m) => m.status === 'queued')
-        const written = hub.replay(connection, due.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })))
+        const written = connection.replay(due.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })), performance.now())
         if (written > 0) {
           seen = due[written - 1]!.seq
           store.stats.replayed += written
@@ -98,7 +99,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     store.markDelivered(ids).catch((error: Error) => fastify.log.warn(`marking replayed messages delivered failed: ${error.message}`))
   }
   const onConnect = (connection: Connection) => {
-    hub.holdBack(connection)
+    connection.holdBack()
     replay(connection).catch((error: Error) => fastify.log.warn(`replay to ${connection.uid} failed: ${error.message}`))
   }
   const onGap = (connection: Connection) => {

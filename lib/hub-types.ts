@@ -1,0 +1,36 @@
+// The hub's options, counters and events: what embedders and the plugins see of it.
+import type { Connection, DisconnectReason } from './connection.js'
+
+export interface HubOptions {
+  /** Unsent bytes a connection may hold before it is cut off as a slow consumer. */
+  maxBufferedBytes: number
+  /** How often to ping every connection; 0 turns the heartbeat off. */
+  heartbeatIntervalMs: number
+  /** How long a pinged connection has to answer before it is dropped. */
+  heartbeatTimeoutMs: number
+  /** How long a cut-off slow consumer gets to read its close frame before the socket is destroyed. */
+  closeGraceMs?: number
+}
+
+/** Counters kept as plain numbers on the hot path; the metrics plugin reads them at scrape time. */
+export interface HubStats {
+  connectionsOpened: number
+  disconnects: Record<DisconnectReason, number>
+  /** Frames whose write completed. */
+  framesWritten: number
+  /** Frames whose write failed because the socket went away under them. */
+  framesFailed: number
+}
+
+export interface HubEvents {
+  connect: [connection: Connection]
+  disconnect: [connection: Connection, reason: DisconnectReason]
+  /** A framed client acknowledged every message of its user up to `seq`. */
+  ack: [connection: Connection, seq: number]
+  /**
+   * A durable message reached a framed connection ahead of one before it (sent through
+   * another node, or whose relay failed): the hub holds the connection's live messages
+   * until release(), and the listener replays what is missing from the store.
+   */
+  gap: [connection: Connection]
+}

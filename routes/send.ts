@@ -52,8 +52,9 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   /** The time to live a send asks for, in ms; undefined for a plain (not durable) send. */
   const ttlOf = ({ ttl, durable }: Pick<SendFields, 'ttl' | 'durable'>): number | undefined => {
     if (ttl !== undefined) return Number(ttl) * 1000
-    if (durable === true || durable === 'true') return config.store?.defaultTtlMs
-    return undefined
+    if (durable !== true && durable !== 'true') return undefined
+    if (config.store === undefined) throw new PusherError.STORE_DISABLED()
+    return config.store.defaultTtlMs
   }
 
   /**
@@ -154,12 +155,10 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     // Check every size first, so a batch is either refused whole or sent whole.
     const { messages, ttl, durable } = request.body
     for (const { message } of messages) checkSize(message)
-    let ttls: Array<number | undefined> | undefined
-    messages.forEach((item, i) => {
-      const ttlMs = ttlOf({ ttl: item.ttl ?? ttl, durable })
-      if (ttlMs !== undefined) (ttls ??= new Array(messages.length))[i] = ttlMs
-    })
-    if (ttls === undefined) return bus.sendBatch(messages)
+    // The common batch asks for nothing durable: no per-message work for it.
+    if (ttl === undefined && durable === undefined && messages.every((m) => m.ttl === undefined)) return bus.sendBatch(messages)
+    const ttls = messages.map((item) => ttlOf({ ttl: item.ttl ?? ttl, durable }))
+    if (ttls.every((ttlMs) => ttlMs === undefined)) return bus.sendBatch(messages)
     return sendBatchDurable(reply, messages.map(({ uid, message }) => ({ uid, message })), ttls)
   })
 

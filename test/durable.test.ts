@@ -81,6 +81,12 @@ test('without a store, a durable send is refused with a reason', async () => {
     const response = await post(plain, '/send', { uid: 'x', message: 'y', ttl: 60 })
     assert.equal(response.status, 400)
     assert.equal(response.body.code, 'PUSHER_ERR_STORE_DISABLED')
+    assert.equal((await post(plain, '/send', 'uid=x&message=y&durable=true')).body.code, 'PUSHER_ERR_STORE_DISABLED')
+    const batch = await post(plain, '/send/batch', { durable: true, messages: [{ uid: 'x', message: 'y' }] })
+    assert.equal(batch.body.code, 'PUSHER_ERR_STORE_DISABLED')
+    // Asking for nothing durable needs no store.
+    const notDurable = await post(plain, '/send/batch', { durable: false, messages: [{ uid: 'x', message: 'y' }] })
+    assert.deepEqual(notDurable.body, { delivered: 0, offline: 1, results: [{ uid: 'x', delivered: 0 }] })
   } finally {
     await plain.app.close()
   }

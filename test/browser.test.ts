@@ -10,11 +10,9 @@ import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import Fastify from 'fastify'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { WebSocketServer } from 'ws'
-import pusher from '../app.js'
-import { API_KEY, SECRET, token, type TestHub } from './helpers.js'
+import { API_KEY, startHub, token, type TestHub } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 // Skipping is for a developer's machine; in CI a missing browser is a broken setup.
@@ -31,12 +29,8 @@ after(async () => {
 })
 
 /** A hub with the SQLite store at `db`, on `port` (0: any); a restart passes the old port so the page finds it. */
-async function hubOn(db: string, port = 0): Promise<TestHub> {
-  const app = Fastify({ logger: false })
-  await app.register(pusher, { jwt: { secret: SECRET }, apiKeys: [API_KEY], env: {}, store: { path: join(dir, db) } })
-  await app.listen({ port, host: '127.0.0.1' })
-  const address = app.server.address() as { port: number }
-  return { app, url: `http://127.0.0.1:${address.port}`, wsUrl: `ws://127.0.0.1:${address.port}` }
+function hubOn(db: string, port = 0): Promise<TestHub> {
+  return startHub({ store: { path: join(dir, db) } }, '', port)
 }
 
 /** A durable send on a connection of its own (fetch's pool may hold one to a hub just closed). */

@@ -8,22 +8,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, test } from 'node:test'
-import Fastify from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
-import pusher from '../app.js'
 import { backoffDelay, PusherClient, type PusherClientEvents, type PusherClientOptions, type PusherMessage } from '../client/index.js'
-import { API_KEY, SECRET, token, type TestHub } from './helpers.js'
+import { API_KEY, startHub, token, type TestHub } from './helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pusher-client-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 
 /** A hub with the SQLite store at `db`, on `port` (0: any); a restart passes the old port so the client finds it. */
-async function hubOn(db: string, port = 0): Promise<TestHub> {
-  const app = Fastify({ logger: false })
-  await app.register(pusher, { jwt: { secret: SECRET }, apiKeys: [API_KEY], env: {}, store: { path: join(dir, db) } })
-  await app.listen({ port, host: '127.0.0.1' })
-  const address = app.server.address() as { port: number }
-  return { app, url: `http://127.0.0.1:${address.port}`, wsUrl: `ws://127.0.0.1:${address.port}` }
+function hubOn(db: string, port = 0): Promise<TestHub> {
+  return startHub({ store: { path: join(dir, db) } }, '', port)
 }
 
 function client(hub: TestHub | string, options: Partial<PusherClientOptions>): PusherClient {

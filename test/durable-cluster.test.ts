@@ -5,17 +5,14 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, describe, test } from 'node:test'
 import { type ClusterNode, dropPrefix, REDIS_URL, redisReachable, settle, startNode, testPrefix } from './cluster-helpers.js'
-import { API_KEY, connectFramed, post, type TestHub } from './helpers.js'
+import { connectFramed, messageState, post, type TestHub } from './helpers.js'
 import { startHubProcess } from './processes.js'
 
 const reachable = await redisReachable()
 if (!reachable && process.env.CI) throw new Error(`Redis must be reachable at ${REDIS_URL} under CI=true`)
 const skip = reachable ? false : 'Redis is not reachable at REDIS_URL'
 
-const status = async (hub: TestHub, id: string): Promise<string> => {
-  const response = await fetch(`${hub.url}/messages/${id}`, { headers: { authorization: `Bearer ${API_KEY}` } })
-  return ((await response.json()) as { status: string }).status
-}
+const status = async (hub: TestHub, id: string): Promise<string> => (await messageState(hub, id)).body.status
 
 describe('framed clients across nodes', { skip }, () => {
   const prefix = testPrefix()

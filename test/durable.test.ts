@@ -2,28 +2,20 @@
 // written to the user's next connection, and observable by id.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, test } from 'node:test'
-import { API_KEY, connectAs, post, startHub, type TestHub } from './helpers.js'
+import { API_KEY, connectAs, messageState, post, startHub, tempDir, type TestHub } from './helpers.js'
 import { startHubProcess } from './processes.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'pusher-durable-'))
+const dir = tempDir('durable')
 let hub: TestHub
 before(async () => {
   hub = await startHub({ store: { path: join(dir, 'hub.db') } })
 })
-after(async () => {
-  await hub.app.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+after(() => hub.app.close())
 
-const status = async (id: string) => {
-  const response = await fetch(`${hub.url}/messages/${id}`, { headers: { authorization: `Bearer ${API_KEY}` } })
-  return { code: response.status, body: await response.json() }
-}
+const status = (id: string) => messageState(hub, id)
 
 test('a durable send to an offline user is answered 202 with an id, and reaches the user when they connect, in order', async () => {
   const first = await post(hub, '/send', { uid: 'away', message: 'while you were out', ttl: 60 })

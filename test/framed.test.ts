@@ -2,28 +2,19 @@
 // messages, acks that cover everything up to a seq, and resume with ?since=.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { API_KEY, connectAs, connectFramed as connectWith, post, refusedUpgrade, startHub, type TestHub, token } from './helpers.js'
+import { connectAs, connectFramed as connectWith, messageState, post, refusedUpgrade, startHub, tempDir, type TestHub, token } from './helpers.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'pusher-framed-'))
 let hub: TestHub
 before(async () => {
-  hub = await startHub({ store: { path: join(dir, 'hub.db') } })
+  hub = await startHub({ store: { path: join(tempDir('framed'), 'hub.db') } })
 })
-after(async () => {
-  await hub.app.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+after(() => hub.app.close())
 
 const connectFramed = (uid: string, since?: number) => connectWith(hub, uid, since)
 
-const status = async (id: string): Promise<string> => {
-  const response = await fetch(`${hub.url}/messages/${id}`, { headers: { authorization: `Bearer ${API_KEY}` } })
-  return ((await response.json()) as { status: string }).status
-}
+const status = async (id: string): Promise<string> => (await messageState(hub, id)).body.status
 
 /** Resolves once the store shows `id` in `wanted` status (acks are fire-and-forget frames). */
 async function statusBecomes(id: string, wanted: string): Promise<void> {

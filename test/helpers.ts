@@ -1,6 +1,9 @@
 // Shared test fixtures: a hub on a real port of 127.0.0.1, real `ws` clients, tokens,
 // and a reader for the hub's own /metrics output.
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createSigner } from 'fast-jwt'
 import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket, { type ClientOptions } from 'ws'
@@ -17,13 +20,13 @@ export interface TestHub {
   wsUrl: string
 }
 
-/** Starts a Fastify app with the pusher suite on a free port; options default to a test secret and key. */
-export async function startHub(options: PusherOptions = {}, prefix = ''): Promise<TestHub> {
+/** Starts a Fastify app with the pusher suite on `port` (0: a free one); options default to a test secret and key. */
+export async function startHub(options: PusherOptions = {}, prefix = '', port = 0): Promise<TestHub> {
   const app = Fastify({ logger: false })
   await app.register(pusher, { jwt: { secret: SECRET }, apiKeys: [API_KEY], env: {}, prefix, ...options })
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const { port } = app.server.address() as { port: number }
-  return { app, url: `http://127.0.0.1:${port}${prefix}`, wsUrl: `ws://127.0.0.1:${port}${prefix}` }
+  await app.listen({ port, host: '127.0.0.1' })
+  const { port: bound } = app.server.address() as { port: number }
+  return { app, url: `http://127.0.0.1:${bound}${prefix}`, wsUrl: `ws://127.0.0.1:${bound}${prefix}` }
 }
 
 export function token(claims: Record<string, unknown>, options: { key?: string; algorithm?: string; expiresIn?: number; notBefore?: number } = {}): string {
@@ -158,6 +161,19 @@ export async function post(hub: TestHub, path: string, body?: object | string, h
   const response = await fetch(`${hub.url}${path}`, init)
   const text = await response.text()
   return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+}
+
+/** A temporary directory for a test file's SQLite files, removed when the process exits. */
+export function tempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `pusher-${name}-`))
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** GET /messages/:id with the test API key: the HTTP status and the message's state. */
+export async function messageState(hub: TestHub, id: string): Promise<{ code: number; body: any }> {
+  const response = await fetch(`${hub.url}/messages/${id}`, { headers: { authorization: `Bearer ${API_KEY}` } })
+  return { code: response.status, body: await response.json() }
 }
 
 /** The hub's /metrics, as a map from series (`name{labels}` as printed) to value. */

@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, test } from 'node:test'
-import { API_KEY, connectAs, messageState, post, startHub, tempDir, type TestHub } from './helpers.js'
+import { connectAs, messageState, post, startHub, tempDir, type TestHub } from './helpers.js'
 import { startHubProcess } from './processes.js'
 
 const dir = tempDir('durable')

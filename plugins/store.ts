@@ -69,7 +69,9 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
       if (isClusterBus(bus)) await bus.presenceSettled()
       // Read first: every message up to it is stored before the pages below are read.
       covered = await store.lastSeq(connection.uid)
-      for (;;) {
+      // Nothing stored after `after` (most connects: a user with no durable messages, or
+      // a client that has them all): no page to read. What comes later arrives live.
+      while (after < covered) {
         const page = await store.open(connection.uid, after, REPLAY_PAGE)
         if (connection.ended) return
         const due = connection.framed ? page : page.filter((m) => m.status === 'queued')

@@ -131,3 +131,12 @@ test('without a store, /metrics has no store metrics', async () => {
     await plain.app.close()
   }
 })
+
+test('the connect of a user with nothing stored reads only their last seq, no messages', async () => {
+  const before = operations(await metrics(hub))
+  const client = await connectAs(hub, 'never-sent-to')
+  const after = operations(await metricsWhen((s) => operations(s).last_seq! > before.last_seq!))
+  assert.equal(after.last_seq, before.last_seq! + 1)
+  assert.equal(after.open, before.open)
+  await client.close()
+})

@@ -88,10 +88,12 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
       }
       complete = true
     } finally {
-      // Also after a failed read: what is stored stays for the next connect, and the
-      // live messages go out now, as they came.
-      if (complete) hub.release(connection, Math.max(seen, covered))
-      else hub.release(connection, seen, false)
+      // After a failed read, what is stored stays for the next connect, and the live
+      // messages go out now, as they came. A framed replay wrote every open message up
+      // to `covered`; a plain one only the queued ones, so a message it skipped (written
+      // elsewhere) still reaches a plain client when its live relay comes after the read.
+      if (!complete) hub.release(connection, seen, false)
+      else hub.release(connection, connection.framed ? Math.max(seen, covered) : seen)
     }
   }
   /** Not awaited: the replay goes on whether or not the status update lands. */

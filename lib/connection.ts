@@ -94,6 +94,11 @@ export class Connection {
     this.seq = options.since ?? 0
   }
 
+  /** Still open, and not being ended by the hub: frames can be written. */
+  get writable(): boolean {
+    return this.endReason === undefined && !this.ended && this.socket.readyState === WebSocket.OPEN
+  }
+
   /** Bytes accepted for this connection and not yet taken by the kernel. */
   get bufferedBytes(): number {
     return this.tcp.writableLength + this.queueBytes
@@ -166,11 +171,17 @@ export class Connection {
     this.held ??= []
   }
 
-  /** Writes stored messages, in order; returns how many it took (it stops at the first refused). */
-  replay(messages: ReplayedMessage[], sentAt: number): number {
+  /**
+   * Writes stored messages, in order, until `room` unsent bytes would be passed (the
+   * caller waits for the client to read, then goes on) or a frame is refused; returns
+   * how many it wrote. A frame goes out whatever its size when nothing is unsent.
+   */
+  replay(messages: ReplayedMessage[], sentAt: number, room: number): number {
     let written = 0
     for (const { data, meta } of messages) {
-      if (!this.enqueue(new MessageFrames(data, meta).for(this.framed), sentAt)) break
+      const frame = new MessageFrames(data, meta).for(this.framed)
+      if (this.bufferedBytes > 0 && this.bufferedBytes + frame.length > room) break
+      if (!this.enqueue(frame, sentAt)) break
       if (this.framed) this.seq = meta.seq
       written++
     }
@@ -224,23 +235,14 @@ export class Connection {
     return 'taken'
   }
 
-  /** Resolves once the unsent bytes are under `bytes` again, or the connection ended. */
-  async roomFor(bytes: number): Promise<void> {
-    while (!this.ended && this.bufferedBytes > bytes) {
-      if (this.queue !== null) {
-        // Frames queued this turn reach the socket at the hub's flush; look again after it.
-        await new Promise<void>((resolve) => setImmediate(resolve))
-        continue
-      }
-      // Over its high-water mark, so the socket will say 'drain' once the kernel took it all.
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.tcp.off('drain', done).off('close', done)
-          resolve()
-        }
-        this.tcp.once('drain', done).once('close', done)
-      })
-    }
+  /** Resolves once every frame accepted so far is in the kernel's hands, or the connection ended. */
+  async drained(): Promise<void> {
+    // Frames queued this turn reach the socket at the hub's flush.
+    if (this.queue !== null) await new Promise<void>((resolve) => setImmediate(resolve))
+    if (this.ended || this.tcp.writableLength === 0) return
+    // Writes complete in order: a zero-length write's callback says when the bytes before
+    // it have gone, or that the socket died ('drain' comes only after a refused write).
+    await new Promise<void>((resolve) => this.tcp.write(EMPTY, () => resolve()))
   }
 
   /** Forgets queued frames: written by flush(), or never to be written (the connection is ending). */

@@ -47,7 +47,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
 
   const hub = fastify.hub
   const bus = fastify.bus
-  /** Half the slow-consumer bound: a replay waits for the client to read before writing more. */
+  /** Half the slow-consumer bound: a replay writes that much, then waits for the client to read it. */
   const replayRoom = Math.floor(config.maxBufferedBytes / 2)
 
   /**
@@ -75,16 +75,22 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
         const page = await store.open(connection.uid, after, REPLAY_PAGE)
         if (connection.ended) return
         const due = connection.framed ? page : page.filter((m) => m.status === 'queued')
-        const written = connection.replay(due.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })), performance.now())
+        const replayed = due.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } }))
+        const written = connection.replay(replayed, performance.now(), replayRoom)
         if (written > 0) {
           seen = due[written - 1]!.seq
           store.stats.replayed += written
           markDelivered(due.slice(0, written))
         }
-        if (written < due.length) return
-        if (page.length < REPLAY_PAGE) break
-        after = page[page.length - 1]!.seq
-        await connection.roomFor(replayRoom)
+        if (!connection.writable) return
+        if (written === due.length) {
+          if (page.length < REPLAY_PAGE) break
+          after = page[page.length - 1]!.seq
+        } else {
+          // Out of room: once the client has taken what was written, go on after it.
+          after = Math.max(after, seen)
+          await connection.drained()
+        }
       }
       complete = true
     } finally {

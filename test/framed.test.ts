@@ -140,3 +140,19 @@ test('a batch-wide durable flag keeps every message of the batch', async () => {
   assert.deepEqual(response.body.results.map((r: { status: string }) => r.status), ['queued', 'queued'])
   assert.equal(await status(response.body.results[1].id), 'queued')
 })
+
+test('a backlog larger than the slow-consumer bound is replayed in full, paced by the client, not cut off', async () => {
+  const small = await startHub({ store: { path: join(tempDir('framed-backlog'), 'hub.db') }, maxBufferedBytes: 64 * 1024 })
+  try {
+    const message = 'x'.repeat(4096)
+    // 300 messages of 4 KB: 1.2 MB waiting, 19 times the 64 KB bound, over two replay pages.
+    for (let i = 0; i < 300; i++) assert.equal((await post(small, '/send', { uid: 'backlog', message: `${i} ${message}`, ttl: 60 })).status, 202)
+    const framed = await connectWith(small, 'backlog')
+    const envelopes = await framed.envelopes(300)
+    assert.deepEqual(envelopes.map((e) => Number(e.data.split(' ')[0])), Array.from({ length: 300 }, (_, i) => i))
+    assert.equal(small.app.hub.stats.disconnects.slow_consumer, 0)
+    await framed.close()
+  } finally {
+    await small.app.close()
+  }
+})

@@ -75,7 +75,9 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
         socket.close(1001, 'server shutting down')
         return
       }
-      fastify.hub.add(request.uid, socket, { framed: socket.protocol === PROTOCOL_FRAMED, since: parseSince(request.query) })
+      // ?since= means something to framed clients only: plain ones cannot tell seqs apart.
+      const framed = socket.protocol === PROTOCOL_FRAMED
+      fastify.hub.add(request.uid, socket, { framed, since: framed ? parseSince(request.query) : undefined })
     },
   })
 }

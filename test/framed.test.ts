@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { connectAs, connectFramed as connectWith, messageState, post, refusedUpgrade, startHub, tempDir, type TestHub, token } from './helpers.js'
+import { connect, connectAs, connectFramed as connectWith, messageState, post, refusedUpgrade, startHub, tempDir, type TestHub, token } from './helpers.js'
 
 let hub: TestHub
 before(async () => {
@@ -103,6 +103,15 @@ test('a framed client that sends anything but an ack is closed with 1008 and tol
   binary.ws.send(Buffer.from([1, 2, 3]))
   assert.equal((await closingBinary).code, 1008)
   assert.equal((await ended)[1], 'protocol_error')
+})
+
+test('a plain client\'s ?since= holds nothing back: seqs are not its business', { timeout: 10_000 }, async () => {
+  assert.equal((await post(hub, '/send', { uid: 'plain-since', message: 'kept for you', ttl: 60 })).status, 202)
+  const client = await connect(`${hub.wsUrl}`, { token: `${token({ uid: 'plain-since' })}&since=1000` })
+  assert.deepEqual(await client.received(1), ['kept for you'])
+  assert.equal((await post(hub, '/send', { uid: 'plain-since', message: 'live', ttl: 60 })).status, 200)
+  assert.deepEqual(await client.received(2), ['kept for you', 'live'])
+  await client.close()
 })
 
 test('a malformed ?since= is refused with 400 before the upgrade', async () => {

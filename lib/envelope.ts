@@ -66,5 +66,7 @@ export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | { error
 export function parseSince(query: unknown): number | undefined {
   const since = (query as { since?: unknown } | undefined)?.since
   if (since === undefined) return undefined
-  return typeof since === 'string' && /^[0-9]{1,15}$/.test(since) ? Number(since) : Number.NaN
+  if (typeof since !== 'string' || !/^[0-9]{1,16}$/.test(since)) return Number.NaN
+  const seq = Number(since)
+  return Number.isSafeInteger(seq) ? seq : Number.NaN
 }

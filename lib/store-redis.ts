@@ -32,6 +32,11 @@ end
 const APPEND = `${CLOSE}
 local p, id, uid, data, now, ttl, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local seq = redis.call('INCR', p .. 'seq:' .. uid)
+if seq == 1 then
+  -- See FIRST_SEQ in store.ts: a wiped store starts above every seq it gave before.
+  seq = now * 1000 + 1
+  redis.call('SET', p .. 'seq:' .. uid, seq)
+end
 redis.call('HSET', p .. 'msg:' .. id, 'uid', uid, 'seq', seq, 'data', data, 'created', now, 'expires', now + ttl, 'status', 'queued')
 redis.call('HINCRBY', p .. 'counts', 'queued', 1)
 redis.call('ZADD', p .. 'open:' .. uid, seq, id)

@@ -5,7 +5,7 @@
 // 'full'` adds an fsync per commit for surviving a power loss too.
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
-import { asOf, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
+import { asOf, firstSeq, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 export interface SqliteStoreOptions extends StoreOptions {
   /** Path of the database file; ':memory:' for a store that dies with the process. */
@@ -125,8 +125,8 @@ export class SqliteStore implements MessageStore {
     this.db.transaction(() => this.db.exec(SCHEMA + SEED_COUNTS))()
     const db = this.db
     this.statements = {
-      nextSeq: db.prepare<[string], { last: number }>(
-        'INSERT INTO seqs (uid, last) VALUES (?, 1) ON CONFLICT (uid) DO UPDATE SET last = last + 1 RETURNING last'),
+      nextSeq: db.prepare<[string, number], { last: number }>(
+        'INSERT INTO seqs (uid, last) VALUES (?, ?) ON CONFLICT (uid) DO UPDATE SET last = last + 1 RETURNING last'),
       insert: db.prepare(`INSERT INTO messages (id, uid, seq, data, created_at, expires_at, status) VALUES (?, ?, ?, ?, ?, ?, 'queued')`),
       openCount: db.prepare<[string], { n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE uid = ? AND ${OPEN}`),
       dropOldest: db.prepare<{ now: number; uid: string; count: number }>(`UPDATE messages SET status = 'expired', expired_at = @now, closed_at = @now
@@ -243,7 +243,7 @@ export class SqliteStore implements MessageStore {
   }
 
   private insert({ uid, data, ttlMs }: NewMessage, now: number): StoredMessage {
-    const { last: seq } = this.statements.nextSeq.get(uid)!
+    const { last: seq } = this.statements.nextSeq.get(uid, firstSeq(now))!
     const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
     const expiresAt = now + ttlMs
     this.statements.insert.run(id, uid, seq, data, now, expiresAt)

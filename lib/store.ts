@@ -1,8 +1,8 @@
 // Where durable messages are kept until they are acknowledged or expire (issue #5).
 // One interface, one file per engine: SQLite (store-sqlite.ts, the embedded default)
 // and, for cluster mode, Redis. A message gets an id (global) and a seq (its place in
-// its user's stream, never reused), so a client can acknowledge "everything up to seq"
-// and resume "after seq".
+// its user's stream, ascending and never reused, see firstSeq), so a client can
+// acknowledge "everything up to seq" and resume "after seq".
 
 export type MessageStatus =
   | 'queued' // stored, not yet written to any connection
@@ -75,6 +75,17 @@ export interface MessageStore {
    */
   countByStatus(now?: number): Promise<Record<MessageStatus, number>>
   close(): Promise<void>
+}
+
+/**
+ * The seq of a user's first message: the time in ms times 1000, plus 1; later ones count
+ * up from it. A store that was wiped (a deleted file, a Redis restarted without
+ * persistence) so starts above every seq it handed out before, and clients that resume
+ * after, or drop, what they have seen are not fooled into skipping new messages. Safe
+ * integers until the year 2255, with room for a thousand messages per user per ms.
+ */
+export function firstSeq(now: number): number {
+  return now * 1000 + 1
 }
 
 export function newStoreStats(): StoreStats {

@@ -22,10 +22,10 @@ test('a durable send to an offline user is answered 202 with an id, and reaches 
   assert.equal(first.status, 202)
   assert.equal(first.body.status, 'queued')
   assert.equal(first.body.delivered, 0)
-  assert.equal(first.body.seq, 1)
+  assert.ok(Number.isSafeInteger(first.body.seq) && first.body.seq > 0)
   const second = await post(hub, '/send', 'uid=away&message=and%20this&durable=true')
   assert.equal(second.status, 202)
-  assert.equal(second.body.seq, 2)
+  assert.equal(second.body.seq, first.body.seq + 1)
   assert.equal((await status(first.body.id)).body.status, 'queued')
 
   const client = await connectAs(hub, 'away')

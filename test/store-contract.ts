@@ -1,7 +1,7 @@
 // The behaviour every MessageStore engine must have; each engine's test file runs it.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import type { MessageStore } from '../lib/store.js'
+import { firstSeq, type MessageStore } from '../lib/store.js'
 
 const MINUTE = 60_000
 export const CONTRACT_OPTIONS = { maxPerUser: 5, keepClosedMs: 10 * MINUTE }
@@ -11,6 +11,8 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
   describe(`MessageStore contract: ${engine}`, () => {
     let store: MessageStore
     const t0 = 1_800_000_000_000
+    /** The seq of a user's nth message when their first was stored at t0. */
+    const nth = (n: number) => firstSeq(t0) + n - 1
     before(async () => {
       store = await open()
     })
@@ -25,7 +27,7 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
         { uid: 'bob', data: 'b1', ttlMs: MINUTE },
         { uid: 'ann', data: 'a2', ttlMs: MINUTE },
       ], t0)
-      assert.deepEqual(stored.map((m) => [m.uid, m.seq, m.status]), [['ann', 1, 'queued'], ['bob', 1, 'queued'], ['ann', 2, 'queued']])
+      assert.deepEqual(stored.map((m) => [m.uid, m.seq, m.status]), [['ann', nth(1), 'queued'], ['bob', nth(1), 'queued'], ['ann', nth(2), 'queued']])
       assert.equal(new Set(stored.map((m) => m.id)).size, 3)
       const again = await store.get(stored[2]!.id, t0)
       assert.deepEqual(again, { ...stored[2], expiresAt: t0 + MINUTE })
@@ -34,33 +36,38 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
         store.append([{ uid: 'ann', data: 'a3', ttlMs: MINUTE }], t0),
         store.append([{ uid: 'ann', data: 'a4', ttlMs: MINUTE }], t0),
       ])
-      assert.deepEqual([x![0]!.seq, y![0]!.seq], [3, 4])
+      assert.deepEqual([x![0]!.seq, y![0]!.seq], [nth(3), nth(4)])
+    })
+
+    test('a user\'s first seq is above any a wiped store could have given: the time in ms times 1000, plus 1', async () => {
+      const [first] = await store.append([{ uid: 'hal', data: 'h1', ttlMs: MINUTE }], t0 + 5)
+      assert.equal(first!.seq, (t0 + 5) * 1000 + 1)
     })
 
     test('lastSeq is the seq of the last message stored for a user, 0 before any, and stays after acks', async () => {
       assert.equal(await store.lastSeq('gil'), 0)
       await store.append([{ uid: 'gil', data: 'g1', ttlMs: MINUTE }, { uid: 'gil', data: 'g2', ttlMs: MINUTE }], t0)
-      await store.ack('gil', 2, t0)
-      assert.equal(await store.lastSeq('gil'), 2)
+      await store.ack('gil', nth(2), t0)
+      assert.equal(await store.lastSeq('gil'), nth(2))
     })
 
     test('open lists unacknowledged messages after a seq, oldest first, delivered ones included', async () => {
       const [first] = await store.open('ann', 0, 10, t0)
       await store.markDelivered([first!.id], t0 + 1)
       const all = await store.open('ann', 0, 10, t0 + 2)
-      assert.deepEqual(all.map((m) => [m.seq, m.data, m.status]), [[1, 'a1', 'delivered'], [2, 'a2', 'queued'], [3, 'a3', 'queued'], [4, 'a4', 'queued']])
+      assert.deepEqual(all.map((m) => [m.seq, m.data, m.status]), [[nth(1), 'a1', 'delivered'], [nth(2), 'a2', 'queued'], [nth(3), 'a3', 'queued'], [nth(4), 'a4', 'queued']])
       assert.equal(all[0]!.deliveredAt, t0 + 1)
-      assert.deepEqual((await store.open('ann', 2, 10, t0 + 2)).map((m) => m.seq), [3, 4])
-      assert.deepEqual((await store.open('ann', 0, 2, t0 + 2)).map((m) => m.seq), [1, 2])
+      assert.deepEqual((await store.open('ann', nth(2), 10, t0 + 2)).map((m) => m.seq), [nth(3), nth(4)])
+      assert.deepEqual((await store.open('ann', 0, 2, t0 + 2)).map((m) => m.seq), [nth(1), nth(2)])
       assert.deepEqual(await store.open('nobody', 0, 10, t0), [])
     })
 
     test('one ack covers every message up to its seq, once', async () => {
-      assert.equal(await store.ack('ann', 3, t0 + 5), 3)
-      assert.equal(await store.ack('ann', 3, t0 + 6), 0)
-      assert.deepEqual((await store.open('ann', 0, 10, t0 + 7)).map((m) => m.seq), [4])
+      assert.equal(await store.ack('ann', nth(3), t0 + 5), 3)
+      assert.equal(await store.ack('ann', nth(3), t0 + 6), 0)
+      assert.deepEqual((await store.open('ann', 0, 10, t0 + 7)).map((m) => m.seq), [nth(4)])
       // Acknowledging ahead of what exists covers what exists, nothing more.
-      assert.equal(await store.ack('bob', 99, t0 + 8), 1)
+      assert.equal(await store.ack('bob', nth(99), t0 + 8), 1)
       assert.deepEqual(await store.open('bob', 0, 10, t0 + 8), [])
     })
 
@@ -93,7 +100,7 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
     test('acknowledged and expired messages free their place under maxPerUser', async () => {
       const before = store.stats.dropped
       for (let i = 1; i <= 5; i++) await store.append([{ uid: 'fen', data: `f${i}`, ttlMs: i === 5 ? 1000 : MINUTE }], t0)
-      await store.ack('fen', 3, t0) // f1..f3 closed: f4, f5 open
+      await store.ack('fen', nth(3), t0) // f1..f3 closed: f4, f5 open
       await store.sweep(t0 + 2000) // f5 expired: f4 open
       for (let i = 6; i <= 9; i++) await store.append([{ uid: 'fen', data: `f${i}`, ttlMs: MINUTE }], t0 + 2000)
       assert.equal(store.stats.dropped - before, 0, 'five open: f4, f6..f9')
@@ -112,7 +119,7 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
       assert.ok(forgotten >= 1)
       assert.equal(await store.get(m!.id, later), undefined)
       const [next] = await store.append([{ uid: 'eve', data: 'after', ttlMs: MINUTE }], later)
-      assert.equal(next!.seq, 2)
+      assert.equal(next!.seq, nth(2))
     })
 
     test('counts by status follow messages through append, delivered, ack, expiry and forgetting', async () => {

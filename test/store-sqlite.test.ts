@@ -26,8 +26,22 @@ test('messages survive closing and reopening the file', async () => {
   assert.equal((await second.get(stored!.id))?.data, 'kept')
   // The per-user sequence carries on where it stopped.
   const [next] = await second.append([{ uid: 'fay', data: 'next', ttlMs: 60_000 }])
-  assert.equal(next!.seq, 2)
+  assert.equal(next!.seq, stored!.seq + 1)
   await second.close()
+})
+
+test('a store whose file was deleted gives a returning user seqs above every old one', async () => {
+  const path = newPath()
+  const old = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const before = await old.append(Array.from({ length: 50 }, (_, i) => ({ uid: 'ida', data: `old ${i}`, ttlMs: 60_000 })))
+  await old.close()
+  rmSync(path)
+  // A client that saw the old messages resumes after the last of them: what the new
+  // file stores a moment later must come after it, or the client would skip it.
+  const wiped = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const [fresh] = await wiped.append([{ uid: 'ida', data: 'new', ttlMs: 60_000 }], Date.now() + 1)
+  assert.ok(fresh!.seq > before.at(-1)!.seq, `${fresh!.seq} > ${before.at(-1)!.seq}`)
+  await wiped.close()
 })
 
 test('a message whose append resolved survives SIGKILL of the process that stored it', { timeout: 30_000 }, async () => {

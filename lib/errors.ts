@@ -32,6 +32,11 @@ export const PusherError = {
     'Durable delivery (ttl, durable) needs a message store: set PUSHER_DB (or REDIS_URL for a cluster)',
     400,
   ),
+  STORE_UNAVAILABLE: createError(
+    'PUSHER_ERR_STORE_UNAVAILABLE',
+    'The message store could not be reached (%s); nothing was stored: retry shortly',
+    503,
+  ),
   MESSAGE_NOT_FOUND: createError(
     'PUSHER_ERR_MESSAGE_NOT_FOUND',
     'No message "%s" is kept: the id is wrong, or it was acknowledged or expired long enough ago to be forgotten',

@@ -49,6 +49,10 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   }
 
   const store = fastify.store
+  /** A store operation whose failure (Redis away, a full disk) is the sender's 503, with a reason. */
+  const fromStore = <T>(operation: () => Promise<T>): Promise<T> => operation().catch((error: Error) => {
+    throw new PusherError.STORE_UNAVAILABLE(error.message)
+  })
   /** The time to live a send asks for, in ms; undefined for a plain (not durable) send. */
   const ttlOf = ({ ttl, durable }: Pick<SendFields, 'ttl' | 'durable'>): number | undefined => {
     if (ttl !== undefined) return Number(ttl) * 1000
@@ -64,7 +68,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
    */
   const sendDurable = async (reply: FastifyReply, uid: string, message: string, ttlMs: number) => {
     if (store === undefined) throw new PusherError.STORE_DISABLED()
-    const [stored] = await store.append([{ uid, data: message, ttlMs }])
+    const [stored] = await fromStore(() => store.append([{ uid, data: message, ttlMs }]))
     const { id, seq, createdAt } = stored!
     let delivery: Delivery = { delivered: 0, nodes: 0 }
     try {
@@ -105,7 +109,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     schema: { params: schemas.MessageParams, response: { 200: schemas.MessageState } },
   }, async (request) => {
     if (store === undefined) throw new PusherError.STORE_DISABLED()
-    const message = await store.get(request.params.id)
+    const message = await fromStore(() => store.get(request.params.id))
     if (message === undefined) throw new PusherError.MESSAGE_NOT_FOUND(request.params.id)
     const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString())
     return {
@@ -124,7 +128,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   const sendBatchDurable = async (reply: FastifyReply, messages: OutgoingMessage[], ttls: Array<number | undefined>) => {
     if (store === undefined) throw new PusherError.STORE_DISABLED()
     const durable = ttls.flatMap((ttlMs, i) => (ttlMs === undefined ? [] : [i]))
-    const stored = await store.append(durable.map((i) => ({ uid: messages[i]!.uid, data: messages[i]!.message, ttlMs: ttls[i]! })))
+    const stored = await fromStore(() => store.append(durable.map((i) => ({ uid: messages[i]!.uid, data: messages[i]!.message, ttlMs: ttls[i]! }))))
     durable.forEach((i, k) => {
       const { id, seq, createdAt } = stored[k]!
       messages[i] = { uid: messages[i]!.uid, message: messages[i]!.message, meta: { id, seq, time: createdAt } }

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { setTimeout } from 'node:timers/promises'
 import { test } from 'node:test'
-import { connect, connectAs, metrics, post, token } from './helpers.js'
+import { connect, connectAs, messageState, metrics, post, token } from './helpers.js'
 import { freePort, startHubProcess } from './processes.js'
 import { dropPrefix, REDIS_URL, redisReachable, settle, startNode, startRedisServer, testPrefix } from './cluster-helpers.js'
 
@@ -41,6 +41,11 @@ test('Redis killed mid-traffic: 503 fast for what needs it, local sends go on, a
     assert.deepEqual(await alice.received(1), ['still here'])
     // A broadcast would reach only this node: refused whole.
     assert.equal((await post(a, '/broadcast', { message: 'x' })).status, 503)
+    // A durable send cannot be stored: 503, and the sender knows nothing was kept.
+    const durable = await post(a, '/send', { uid: 'alice', message: 'keep me', ttl: 60 })
+    assert.equal(durable.status, 503)
+    assert.equal(durable.body.code, 'PUSHER_ERR_STORE_UNAVAILABLE')
+    assert.equal((await messageState(a, 'any-id')).code, 503)
     assert.equal((await metrics(a)).get('pusher_redis_up'), 0)
     assert.equal((await metrics(a)).get('pusher_messages_total{outcome="unavailable"}'), 2)
 
@@ -52,6 +57,8 @@ test('Redis killed mid-traffic: 503 fast for what needs it, local sends go on, a
     assert.deepEqual(await bob.received(2), ['before', 'after'])
     assert.equal((await post(b, '/send', { uid: 'alice', message: 'back' })).status, 200)
     assert.deepEqual(await alice.received(2), ['still here', 'back'])
+    assert.equal((await post(b, '/send', { uid: 'alice', message: 'kept again', ttl: 60 })).status, 200)
+    assert.deepEqual(await alice.received(3), ['still here', 'back', 'kept again'])
     const series = await metrics(a)
     assert.equal(series.get('pusher_redis_up'), 1)
     assert.ok(series.get('pusher_redis_reconnects_total')! >= 1)

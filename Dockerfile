@@ -27,6 +27,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Where PUSHER_DB may keep the durable-message file; a volume mounted here starts with
+# this ownership, so the hub (user node) can write it.
+RUN mkdir /data && chown node:node /data
 USER node
 EXPOSE 3000
 # Same flags as `npm start`, without the build step. Configure with environment

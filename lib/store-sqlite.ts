@@ -1,6 +1,6 @@
 // The embedded MessageStore: one SQLite file through better-sqlite3, in WAL mode.
-// Appends and delivered marks that arrive within one event-loop turn are written in one
-// transaction, so durability costs one commit per turn, not per message. synchronous=NORMAL makes a
+// Appends, delivered marks and acks that arrive within one event-loop turn are written in
+// one transaction, so durability costs one commit per turn, not per message. synchronous=NORMAL makes a
 // commit survive the process being killed (the kernel holds what was written); `sync:
 // 'full'` adds an fsync per commit for surviving a power loss too.
 import { randomBytes } from 'node:crypto'
@@ -90,6 +90,14 @@ interface PendingDelivered {
   reject: (error: Error) => void
 }
 
+interface PendingAck {
+  uid: string
+  seq: number
+  now: number
+  resolve: (acked: number) => void
+  reject: (error: Error) => void
+}
+
 interface PendingAppend {
   messages: NewMessage[]
   now: number
@@ -111,9 +119,10 @@ export class SqliteStore implements MessageStore {
    */
   private openCounts = new Map<string, number>()
   private pendingDelivered: PendingDelivered[] = []
+  private pendingAcks: PendingAck[] = []
   private commitScheduled = false
-  /** The turn's one transaction: appends, then delivered marks. */
-  private readonly commitTurn: (appends: PendingAppend[], marks: PendingDelivered[]) => StoredMessage[][]
+  /** The turn's one transaction: appends, then delivered marks, then acks. */
+  private readonly commitTurn: (appends: PendingAppend[], marks: PendingDelivered[], acks: PendingAck[]) => { stored: StoredMessage[][]; acked: number[] }
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = new Database(options.path)
@@ -146,12 +155,13 @@ export class SqliteStore implements MessageStore {
       lapsed: db.prepare<[number], { status: MessageStatus; n: number }>(
         `SELECT status, COUNT(*) AS n FROM messages WHERE ${OPEN} AND expires_at <= ? GROUP BY status`),
     }
-    this.commitTurn = db.transaction((appends: PendingAppend[], marks: PendingDelivered[]) => {
+    this.commitTurn = db.transaction((appends: PendingAppend[], marks: PendingDelivered[], acks: PendingAck[]) => {
       const stored = appends.map(({ messages, now }) => messages.map((m) => this.insert(m, now)))
       for (const { ids, now } of marks) {
         for (const id of ids) this.stats.delivered += this.statements.delivered.run(now, id).changes
       }
-      return stored
+      const acked = acks.map(({ uid, seq, now }) => this.acknowledge(uid, seq, now))
+      return { stored, acked }
     })
   }
 
@@ -170,12 +180,12 @@ export class SqliteStore implements MessageStore {
     })
   }
 
-  async ack(uid: string, seq: number, now = Date.now()): Promise<number> {
-    const { changes } = this.statements.ack.run({ now, uid, seq })
-    const open = this.openCounts.get(uid)
-    if (open !== undefined) this.openCounts.set(uid, open - changes)
-    this.stats.acked += changes
-    return changes
+  /** Grouped like appends: the acks of a turn's many clients share its one commit. */
+  ack(uid: string, seq: number, now = Date.now()): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.pendingAcks.push({ uid, seq, now, resolve, reject })
+      this.scheduleCommit()
+    })
   }
 
   async lastSeq(uid: string): Promise<number> {
@@ -229,17 +239,28 @@ export class SqliteStore implements MessageStore {
     this.commitScheduled = false
     const appends = this.pending
     const marks = this.pendingDelivered
+    const acks = this.pendingAcks
     this.pending = []
     this.pendingDelivered = []
+    this.pendingAcks = []
     try {
-      const results = this.commitTurn(appends, marks)
-      for (const [i, { resolve }] of appends.entries()) resolve(results[i]!)
+      const { stored, acked } = this.commitTurn(appends, marks, acks)
+      for (const [i, { resolve }] of appends.entries()) resolve(stored[i]!)
       for (const { resolve } of marks) resolve()
+      for (const [i, { resolve }] of acks.entries()) resolve(acked[i]!)
     } catch (error) {
       // The transaction rolled back: the counts it moved are wrong now.
       this.openCounts.clear()
-      for (const { reject } of [...appends, ...marks]) reject(error as Error)
+      for (const { reject } of [...appends, ...marks, ...acks]) reject(error as Error)
     }
+  }
+
+  private acknowledge(uid: string, seq: number, now: number): number {
+    const { changes } = this.statements.ack.run({ now, uid, seq })
+    const open = this.openCounts.get(uid)
+    if (open !== undefined) this.openCounts.set(uid, open - changes)
+    this.stats.acked += changes
+    return changes
   }
 
   private insert({ uid, data, ttlMs }: NewMessage, now: number): StoredMessage {

@@ -1,8 +1,10 @@
 // The load generator of `npm run bench:durable` (bench/durable.ts runs it pinned to core
 // 1): one process that connects N users, then, on the same connections and against the
 // same server process, sends M plain unicasts, M durable unicasts to those connected
-// users (ttl, answered 200), and M durable sends to users who never connected (stored,
-// answered 202). Prints one JSON object of figures. The server's CPU is read from /proc.
+// users (ttl, answered 200), M durable unicasts to N other users connected with the
+// framed protocol, who acknowledge as the client library does, and M durable sends to
+// users who never connected (stored, answered 202). Prints one JSON object of figures.
+// The server's CPU is read from /proc.
 //
 //   node --import tsx bench/lib/durable-load.ts --url http://127.0.0.1:9700 --pid 1234 --api-key KEY
 //
@@ -15,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
+import WebSocket from 'ws'
 import { type BenchClient, leadingNumber, openClients } from './clients.js'
 import { cpuMicros } from './proc.js'
 import { type LatencySummary, summarize } from './stats.js'
@@ -33,7 +36,7 @@ const { values: args } = parseArgs({
     // Requests in flight (one keep-alive connection each), the same for every kind.
     concurrency: { type: 'string', default: '32' },
     // Which kinds are measured, in this order (e.g. only `durable`, under a profiler).
-    order: { type: 'string', default: 'plain,durable,offline' },
+    order: { type: 'string', default: 'plain,durable,framed,offline' },
     // No phase may take longer than this; a lost message fails the run instead of hanging it.
     'phase-timeout': { type: 'string', default: '90' },
   },
@@ -76,7 +79,7 @@ function deliveries(count: number): Promise<void> {
 
 // --- sending ------------------------------------------------------------------------
 interface Kind {
-  name: 'plain' | 'durable' | 'offline'
+  name: 'plain' | 'durable' | 'framed' | 'offline'
   /** The form body of send number `seq`. */
   body(seq: number): string
   status: number
@@ -87,6 +90,7 @@ const randomUser = () => Math.floor(Math.random() * N)
 const kinds: Record<Kind['name'], Kind> = {
   plain: { name: 'plain', body: (seq) => `uid=u${randomUser()}&message=${payload(seq)}`, status: 200, delivered: true },
   durable: { name: 'durable', body: (seq) => `uid=u${randomUser()}&message=${payload(seq)}${ttlField}`, status: 200, delivered: true },
+  framed: { name: 'framed', body: (seq) => `uid=f${randomUser()}&message=${payload(seq)}${ttlField}`, status: 200, delivered: true },
   // Users who never connect: every send is stored and waits (about M/N messages per user,
   // far below the per-user cap, so no send pays for expiring older ones).
   offline: { name: 'offline', body: (seq) => `uid=offline${randomUser()}&message=${payload(seq)}${ttlField}`, status: 202, delivered: false },
@@ -155,10 +159,43 @@ async function measure(kind: Kind): Promise<KindResult> {
   }
 }
 
+// As fastify-pusher/client does with its default ackDelayMs: one ack, for the highest
+// seq, 50 ms after the first unacknowledged message.
+const ACK_DELAY_MS = 50
+
+/** A client of the framed protocol (pusher.framed.v1) that acknowledges what it receives. */
+function openFramed(token: string): Promise<BenchClient> {
+  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, ['pusher.framed.v1', `bearer.${token}`], { perMessageDeflate: false })
+  let highest = 0
+  let timer: NodeJS.Timeout | undefined
+  const ack = () => {
+    timer = undefined
+    ws.send(`{"type":"ack","seq":${highest}}`)
+  }
+  ws.on('message', (data: Buffer) => {
+    const envelope = JSON.parse(data.toString()) as { seq: number; data: string }
+    onMessage(envelope.data)
+    if (envelope.seq > highest) highest = envelope.seq
+    timer ??= setTimeout(ack, ACK_DELAY_MS)
+  })
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      ws.off('error', reject)
+      ws.on('error', () => {})
+      resolve({ close: () => ws.terminate() })
+    })
+    ws.once('error', reject)
+  })
+}
+
 const order = args.order!.split(',') as Array<Kind['name']>
 for (const name of order) if (!(name in kinds)) throw new Error(`--order: unknown kind ${name}`)
 log(`connecting ${N} users`)
 const clients: BenchClient[] = await openClients(base, 'ws', Array.from({ length: N }, (_, i) => sign({ uid: `u${i}` })), onMessage)
+if (order.includes('framed')) {
+  log(`connecting ${N} framed users`)
+  for (let i = 0; i < N; i++) clients.push(await openFramed(sign({ uid: `f${i}` })))
+}
 log(`warming up: ${WARMUP} sends of each kind`)
 for (const name of order) await send(kinds[name], WARMUP)
 const results: Record<string, KindResult> = {}

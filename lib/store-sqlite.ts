@@ -14,8 +14,8 @@ export interface SqliteStoreOptions extends StoreOptions {
 }
 
 const OPEN = `status IN ('queued', 'delivered')`
-/** Users whose open count is remembered between appends (see openCounts). */
-const OPEN_COUNTS_KEPT = 100_000
+/** Users whose open count (openCounts) and last ack (ackedUpTo) are remembered at most. */
+const USERS_REMEMBERED = 100_000
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS seqs (uid TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
@@ -118,6 +118,8 @@ export class SqliteStore implements MessageStore {
    * (which expires across users) or a failed transaction clears it; bounded in size.
    */
   private openCounts = new Map<string, number>()
+  /** The seq each user last acknowledged up to: where the next ack's query starts. */
+  private ackedUpTo = new Map<string, number>()
   private pendingDelivered: PendingDelivered[] = []
   private pendingAcks: PendingAck[] = []
   private commitScheduled = false
@@ -141,8 +143,8 @@ export class SqliteStore implements MessageStore {
       dropOldest: db.prepare<{ now: number; uid: string; count: number }>(`UPDATE messages SET status = 'expired', expired_at = @now, closed_at = @now
         WHERE id IN (SELECT id FROM messages WHERE uid = @uid AND ${OPEN} ORDER BY seq LIMIT @count)`),
       delivered: db.prepare(`UPDATE messages SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'`),
-      ack: db.prepare<{ now: number; uid: string; seq: number }>(`UPDATE messages SET status = 'acked', acked_at = @now, closed_at = @now
-        WHERE uid = @uid AND seq <= @seq AND ${OPEN} AND expires_at > @now`),
+      ack: db.prepare<{ now: number; uid: string; from: number; seq: number }>(`UPDATE messages SET status = 'acked', acked_at = @now, closed_at = @now
+        WHERE uid = @uid AND seq > @from AND seq <= @seq AND ${OPEN} AND expires_at > @now`),
       open: db.prepare<[string, number, number, number], Row>(`SELECT * FROM messages
         WHERE uid = ? AND seq > ? AND ${OPEN} AND expires_at > ? ORDER BY seq LIMIT ?`),
       get: db.prepare<[string], Row>('SELECT * FROM messages WHERE id = ?'),
@@ -249,14 +251,22 @@ export class SqliteStore implements MessageStore {
       for (const { resolve } of marks) resolve()
       for (const [i, { resolve }] of acks.entries()) resolve(acked[i]!)
     } catch (error) {
-      // The transaction rolled back: the counts it moved are wrong now.
+      // The transaction rolled back: the counts and acks it moved are wrong now.
       this.openCounts.clear()
+      this.ackedUpTo.clear()
       for (const { reject } of [...appends, ...marks, ...acks]) reject(error as Error)
     }
   }
 
   private acknowledge(uid: string, seq: number, now: number): number {
-    const { changes } = this.statements.ack.run({ now, uid, seq })
+    // Everything up to an earlier ack is closed (or lapsed, for the sweep): start after it,
+    // rather than walk every message the user was sent since keepClosedMs.
+    const from = this.ackedUpTo.get(uid) ?? 0
+    if (seq <= from) return 0
+    const { changes } = this.statements.ack.run({ now, uid, from, seq })
+    if (this.ackedUpTo.size >= USERS_REMEMBERED && !this.ackedUpTo.has(uid)) this.ackedUpTo.clear()
+    // A client may ack past what exists; later messages must still be acknowledgeable.
+    this.ackedUpTo.set(uid, Math.min(seq, this.statements.lastSeq.get(uid)?.last ?? 0))
     const open = this.openCounts.get(uid)
     if (open !== undefined) this.openCounts.set(uid, open - changes)
     this.stats.acked += changes
@@ -271,7 +281,7 @@ export class SqliteStore implements MessageStore {
     this.stats.stored++
     let open = this.openCounts.get(uid)
     if (open === undefined) {
-      if (this.openCounts.size >= OPEN_COUNTS_KEPT) this.openCounts.clear()
+      if (this.openCounts.size >= USERS_REMEMBERED) this.openCounts.clear()
       open = this.statements.openCount.get(uid)!.n
     } else {
       open++

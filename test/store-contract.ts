@@ -69,6 +69,8 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
       // Acknowledging ahead of what exists covers what exists, nothing more.
       assert.equal(await store.ack('bob', nth(99), t0 + 8), 1)
       assert.deepEqual(await store.open('bob', 0, 10, t0 + 8), [])
+      const [later] = await store.append([{ uid: 'bob', data: 'b2', ttlMs: MINUTE }], t0 + 9)
+      assert.equal(await store.ack('bob', later!.seq, t0 + 10), 1, 'a message stored after an ack past the end can still be acknowledged')
     })
 
     test('status by id follows a message through acked, and expired', async () => {

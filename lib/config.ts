@@ -193,8 +193,11 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     : false
 
   const cluster = resolveCluster(input, env)
-  return { ...limits, jwt, apiKeys, dev, metrics, cluster, store: resolveStore(input, env, cluster !== undefined), generated, warnings }
+  return { ...limits, jwt, apiKeys, dev, metrics, cluster, store: resolveStore(input, env, cluster !== undefined, dev), generated, warnings }
 }
+
+/** better-sqlite3's name for a database that lives and dies with the process. */
+export const IN_MEMORY = ':memory:'
 
 export interface StoreConfig {
   /** SQLite file; undefined in cluster mode, where Redis keeps the messages. */
@@ -204,10 +207,12 @@ export interface StoreConfig {
   keepClosedMs: number
 }
 
-function resolveStore(input: PusherConfigInput, env: Env, cluster: boolean): StoreConfig | undefined {
+function resolveStore(input: PusherConfigInput, env: Env, cluster: boolean, dev: boolean): StoreConfig | undefined {
   if (input.store === false) return undefined
   const options = input.store ?? {}
-  const path = options.path ?? env.PUSHER_DB
+  // Development mode keeps durable messages in memory, for this run only, so that a
+  // try-out can send with a ttl without choosing a file first.
+  const path = options.path ?? env.PUSHER_DB ?? (dev ? IN_MEMORY : undefined)
   if (path === undefined && !cluster) return undefined
   const defaultTtlSeconds = options.defaultTtlSeconds ?? env.PUSHER_DEFAULT_TTL_S ?? 86_400
   const maxPerUser = options.maxPerUser ?? env.PUSHER_MAX_QUEUED_PER_USER ?? 1000

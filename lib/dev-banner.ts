@@ -1,7 +1,7 @@
 // What development mode prints at start: the secrets it made up, a token to connect
 // with and the commands to try. Loud on purpose: these secrets must never be mistaken
 // for a production setup.
-import type { PusherConfig } from './config.js'
+import { IN_MEMORY, type PusherConfig } from './config.js'
 import { mintToken } from './mint-token.js'
 
 export function devBanner(config: PusherConfig, baseUrl: string): string {
@@ -29,6 +29,9 @@ export function devBanner(config: PusherConfig, baseUrl: string): string {
       'Mint a token for another user:',
       `  JWT_SECRET=${secret} npm run token -- alice`,
     )
+  }
+  if (config.store?.path === IN_MEMORY) {
+    lines.push('Durable sends (add -d ttl=60) are kept in memory for this run; set PUSHER_DB=<file> to keep them on disk.')
   }
   lines.push(`Metrics: ${baseUrl}/metrics`, '================================================================================', '')
   return lines.join('\n')

@@ -57,6 +57,10 @@ test('development mode generates what is missing, says so, and is refused in pro
   assert.equal(dev.dev, true)
   assert.ok(dev.generated.jwtSecret && dev.generated.jwtSecret.length >= 32)
   assert.ok(dev.generated.apiKey && dev.apiKeys.includes(dev.generated.apiKey))
+  // Durable sends work in a try-out: kept in memory unless PUSHER_DB names a file.
+  assert.equal(dev.store?.path, ':memory:')
+  assert.equal(resolveConfig({ env: { PUSHER_DEV: 'true', PUSHER_DB: '/tmp/x.db' } }, false).store?.path, '/tmp/x.db')
+  assert.equal(resolveConfig({ env: { JWT_SECRET: secret, PUSHER_API_KEY: 'k'.repeat(32) } }, false).store, undefined)
   // What is set stays as set.
   assert.equal(resolveConfig({ env: { PUSHER_DEV: 'true', JWT_SECRET: secret } }, false).jwt?.key, secret)
   assert.throws(() => resolveConfig({ env: { PUSHER_DEV: 'true', NODE_ENV: 'production' } }, false), refused(/refused when NODE_ENV=production/))

@@ -64,7 +64,18 @@ test('development mode prints secrets and a token that work end to end; SIGTERM 
     assert.deepEqual(await alice.received(1), ['hello'])
     assert.match(await (await fetch(`${hub.url}/metrics`)).text(), /^connections 2$/m)
 
-    const closes = [demo.closed(), alice.closed()]
+    // Durable sends work in a try-out too, kept in memory, as the banner says.
+    assert.match(banner, /ttl=60\) are kept in memory/)
+    const durable = await fetch(`${hub.url}/send`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'uid=bob&message=kept&ttl=60',
+    })
+    assert.equal(durable.status, 202)
+    const bob = await connect(hub, { token: (await promisify(execFile)(process.execPath, ['dist/bin/pusher-token.js', 'bob'], { cwd: root, env: cleanEnv({ JWT_SECRET: secret }) })).stdout.trim() })
+    assert.deepEqual(await bob.received(1), ['kept'])
+
+    const closes = [demo.closed(), alice.closed(), bob.closed()]
     child.kill('SIGTERM')
     for (const closed of closes) assert.equal((await closed).code, CloseCode.GOING_AWAY)
     const [code] = await once(child, 'exit')

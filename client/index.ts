@@ -143,6 +143,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     if (this.stopped) throw new Error('this client was closed; create a new one')
     if (!this.started) {
       this.started = true
+      onlineEvents()?.addEventListener('online', this.onOnline)
       void this.open()
     }
     return this
@@ -155,6 +156,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
    */
   close(): Promise<void> {
     this.stopped = true
+    onlineEvents()?.removeEventListener('online', this.onOnline)
     clearTimeout(this.retryTimer)
     clearTimeout(this.ackTimer)
     const socket = this.socket
@@ -168,6 +170,17 @@ export class PusherClient extends Emitter<PusherClientEvents> {
         socket.close(1000)
       })
     })
+  }
+
+  /**
+   * A browser says the network is back: a client waiting out its backoff (after a long
+   * outage, up to maxMs) tries at once, and from the first step of the backoff again.
+   */
+  private readonly onOnline = (): void => {
+    if (this.stopped || this.retryTimer === undefined) return
+    clearTimeout(this.retryTimer)
+    this.attempt = 0
+    void this.open()
   }
 
   private async open(): Promise<void> {
@@ -270,6 +283,14 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     const delay = backoffDelay(this.attempt++, this.options.backoff)
     this.retryTimer = setTimeout(() => void this.open(), delay)
   }
+}
+
+/** The browser's window (it fires 'online'); undefined on Node, which has no such event. */
+function onlineEvents(): { addEventListener(type: string, listener: () => void): void; removeEventListener(type: string, listener: () => void): void } | undefined {
+  const target = globalThis as { addEventListener?: unknown; removeEventListener?: unknown }
+  return typeof target.addEventListener === 'function' && typeof target.removeEventListener === 'function'
+    ? (target as ReturnType<typeof onlineEvents>)
+    : undefined
 }
 
 function asError(value: unknown, context: string): Error {

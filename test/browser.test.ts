@@ -52,8 +52,10 @@ function send(hub: TestHub, uid: string, message: string): Promise<{ status: num
 const html = `<!doctype html>
 <script type="module">
   import { PusherClient } from '/client.js'
-  const url = new URLSearchParams(location.search).get('ws')
-  const client = new PusherClient({ url, token: () => window.freshToken(), backoff: { initialMs: 10, maxMs: 50 } })
+  const query = new URLSearchParams(location.search)
+  const url = query.get('ws')
+  const initialMs = Number(query.get('initialMs') ?? 10)
+  const client = new PusherClient({ url, token: () => window.freshToken(), backoff: { initialMs, maxMs: Math.max(50, initialMs) } })
   client.on('message', (m) => window.report('message', m))
   client.on('open', () => window.report('open', null))
   client.on('close', (info) => window.report('close', info))
@@ -94,7 +96,7 @@ interface Reports {
  * A fresh page whose client connects to `wsUrl`. Its token hook calls `tokenFor()` in
  * the test each time it connects; every event the client emits is reported back.
  */
-async function openPage(wsUrl: string, tokenFor: () => Promise<string> | string): Promise<{ page: Page; reports: Reports }> {
+async function openPage(wsUrl: string, tokenFor: () => Promise<string> | string, initialMs = 10): Promise<{ page: Page; reports: Reports }> {
   if (!existsSync(CHROMIUM)) assert.fail(`${CHROMIUM} is missing: .ci/run installs it with apt-get install chromium`)
   browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] })
   pageUrl ??= servePage()
@@ -108,7 +110,7 @@ async function openPage(wsUrl: string, tokenFor: () => Promise<string> | string)
     list.push({ event, value })
     for (const wake of waiters) wake()
   })
-  await page.goto(`${await pageUrl}?ws=${encodeURIComponent(`${wsUrl}/ws`)}`)
+  await page.goto(`${await pageUrl}?ws=${encodeURIComponent(`${wsUrl}/ws`)}&initialMs=${initialMs}`)
   const find: Reports['find'] = async (event, match = () => true) => {
     for (;;) {
       const found = list.find((r) => r.event === event && match(r.value))
@@ -166,6 +168,26 @@ test('in Chromium: the client connects with a token from its hook, receives, sur
 
     await page.evaluate('client.close()')
     assert.equal((await reports.find('close', (c) => !c.willReconnect)).code, 1000)
+  } finally {
+    await hub.app.close()
+  }
+})
+
+test('in Chromium: when the browser says it is back online, a client waiting out a long backoff reconnects at once', { skip, timeout: 60_000 }, async () => {
+  let hub = await hubOn('online.db')
+  const port = Number(new URL(hub.url).port)
+  try {
+    // Backoff delays of up to ten minutes: only the online event can bring it back in time.
+    const { page, reports } = await openPage(hub.wsUrl, () => token({ uid: 'commuter' }), 600_000)
+    await reports.find('open')
+    await hub.app.close()
+    await reports.find('close', (c) => c.willReconnect)
+    hub = await hubOn('online.db', port)
+    await page.evaluate("window.dispatchEvent(new Event('online'))")
+    const sent = await send(hub, 'commuter', 'back in the tunnel exit')
+    const received = await reports.find('message', (m) => m.data === 'back in the tunnel exit')
+    assert.equal(received.seq, sent.body.seq)
+    await page.evaluate('client.close()')
   } finally {
     await hub.app.close()
   }

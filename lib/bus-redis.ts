@@ -1,8 +1,7 @@
-// The cluster bus: nodes joined through Redis. A send is written to this node's own
-// connections of the user and published, once per node, to the other nodes presence
-// says hold it; a broadcast is published once. Redis being away never blocks: commands
-// fail fast (no offline queue), sends that need Redis answer 503, local sends go on,
-// and the node rewrites its presence when Redis is back.
+// The cluster bus: nodes joined through Redis. A send goes to this node's connections of
+// the user and is published once per other node presence says holds it; a broadcast is
+// published once. Redis away never blocks: commands fail fast, sends that need Redis
+// answer 503, local sends go on, and presence is rewritten when Redis is back.
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
 import type { MessageMeta } from './envelope.js'

@@ -9,6 +9,7 @@
 // TCP socket under `ws`, in order with the control frames `ws` writes.
 import type { Socket } from 'node:net'
 import { WebSocket } from 'ws'
+import { CloseCode } from './close-codes.js'
 import { MessageFrames, type MessageMeta } from './envelope.js'
 
 export type DisconnectReason =
@@ -233,6 +234,12 @@ export class Connection {
     if (!this.enqueue(frames.for(this.framed), sentAt)) return 'refused'
     if (meta !== undefined && this.framed) this.seq = meta.seq
     return 'taken'
+  }
+
+  /** Closes a framed connection that sent something other than an ack, saying what it should send. */
+  refuse(reason: string): void {
+    this.endReason = 'protocol_error'
+    this.socket.close(CloseCode.POLICY_VIOLATION, reason)
   }
 
   /** Resolves once every frame accepted so far is in the kernel's hands, or the connection ended. */

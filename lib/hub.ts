@@ -58,7 +58,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       const connection = (this as SocketWithConnection)[kConnection]
       if (connection.endReason !== undefined) return
       const frame = parseClientFrame(data, isBinary)
-      if ('error' in frame) hub.refuse(connection, frame.error)
+      if ('error' in frame) connection.refuse(frame.error)
       else hub.emit('ack', connection, frame.seq)
     }
     this.maxBufferedBytes = options.maxBufferedBytes
@@ -156,10 +156,9 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   }
 
   /**
-   * Ends Connection.holdBack(): `coveredSeq` is how far the store was read (every durable message
-   * up to it was written by the replay, or is closed). Then writes the live messages held
-   * meanwhile, in order, except durable ones at or before it. With `checkGaps` false (the
-   * store could not be read) they are written as they came.
+   * Ends Connection.holdBack(): the connection has every durable message up to `coveredSeq`
+   * (written by the replay, or closed); the held ones after it go out in order, checked
+   * for gaps unless `checkGaps` is false (the store could not be read).
    */
   release(connection: Connection, coveredSeq: number, checkGaps = true): void {
     if (coveredSeq > connection.seq) connection.seq = coveredSeq
@@ -246,12 +245,6 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     const outcome = connection.offer(frames, sentAt, fillGaps && frames.meta !== undefined && this.listenerCount('gap') > 0)
     if (outcome === 'gap') this.emit('gap', connection)
     return outcome !== 'refused'
-  }
-
-  /** Closes a framed connection that sent something other than an ack, saying what it should send. */
-  private refuse(connection: Connection, reason: string): void {
-    connection.endReason = 'protocol_error'
-    connection.socket.close(CloseCode.POLICY_VIOLATION, reason)
   }
 
   /**

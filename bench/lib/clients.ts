@@ -15,6 +15,12 @@ export interface BenchClient {
 
 function openWs(base: string, token: string, onMessage: OnMessage): Promise<BenchClient> {
   const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws?token=${token}`, { perMessageDeflate: false })
+  ws.on('message', onMessage as (data: Buffer) => void)
+  return opened(ws)
+}
+
+/** Resolves once `ws` is open (rejects if it fails first); later errors end it quietly. */
+export function opened(ws: WebSocket): Promise<BenchClient> {
   return new Promise((resolve, reject) => {
     ws.once('open', () => {
       ws.off('error', reject)
@@ -22,7 +28,6 @@ function openWs(base: string, token: string, onMessage: OnMessage): Promise<Benc
       resolve({ close: () => ws.terminate() })
     })
     ws.once('error', reject)
-    ws.on('message', onMessage as (data: Buffer) => void)
   })
 }
 

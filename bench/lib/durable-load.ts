@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
-import { type BenchClient, leadingNumber, openClients } from './clients.js'
+import { type BenchClient, leadingNumber, openClients, opened } from './clients.js'
 import { cpuMicros } from './proc.js'
 import { type LatencySummary, summarize } from './stats.js'
 
@@ -178,14 +178,7 @@ function openFramed(token: string): Promise<BenchClient> {
     if (envelope.seq > highest) highest = envelope.seq
     timer ??= setTimeout(ack, ACK_DELAY_MS)
   })
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => {
-      ws.off('error', reject)
-      ws.on('error', () => {})
-      resolve({ close: () => ws.terminate() })
-    })
-    ws.once('error', reject)
-  })
+  return opened(ws)
 }
 
 const order = args.order!.split(',') as Array<Kind['name']>

@@ -2,17 +2,22 @@
 // each server pinned to core 0 and the load generator to core 1, several runs each,
 // medians in one table (stdout and bench/RESULTS.md).
 //
-//   npm run bench -- [--repeats 3] [--servers pusher,floor,socketio] [--quick] [--no-write]
+//   npm run bench -- [--repeats 3] [--servers floor,socketio,pusher,fastify,noframework] [--quick] [--no-write]
+//
+// `fastify` and `noframework` are our own reference servers (bench/reference/): the floor
+// as a plain Fastify app, and fastify-pusher's /send work without a framework. They show
+// where unicast's cost above the floor goes, so they run the handshake, paced and unicast
+// phases only (paced also warms their code up before unicast, as it does the others').
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { log, machine, pinned, resultsBlock, root, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
-import { formatTable, type RunResult } from './lib/report.js'
+import { formatTable, formatUnicastLadder, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
   options: {
     repeats: { type: 'string', default: '3' },
-    servers: { type: 'string', default: 'floor,socketio,pusher' },
+    servers: { type: 'string', default: 'floor,socketio,pusher,fastify,noframework' },
     quick: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
   },
@@ -47,6 +52,18 @@ const servers: Record<string, ServerSpec> = {
     // Sender authentication, schema validation and metrics stay on, as in production.
     env: { JWT_SECRET: 'secret', PUSHER_API_KEY: API_KEY },
     load: ['--batch', '--api-key', API_KEY],
+  },
+  fastify: {
+    name: 'Fastify, bare (reference)',
+    command: ['--import', 'tsx', 'bench/reference/fastify-bare.ts'],
+    env: {},
+    load: ['--phases', 'paced,unicast'],
+  },
+  noframework: {
+    name: 'pusher checks, no framework (reference)',
+    command: ['--import', 'tsx', 'bench/reference/no-framework.ts'],
+    env: { PUSHER_API_KEY: API_KEY },
+    load: ['--phases', 'paced,unicast', '--api-key', API_KEY],
   },
 }
 
@@ -86,7 +103,11 @@ for (let repeat = 0; repeat < repeats; repeat++) {
 }
 
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()
-const table = formatTable(runs, Object.fromEntries(chosen.map((key) => [key, servers[key]!.name])))
+const names = Object.fromEntries(chosen.map((key) => [key, servers[key]!.name]))
+// The reference servers run a few phases only: they get the unicast table, not a column each.
+const references = new Set(['fastify', 'noframework'])
+const compared = Object.fromEntries(Object.entries(runs).filter(([key]) => !references.has(key)))
+const table = [formatTable(compared, names), formatUnicastLadder(runs, names)].filter(Boolean).join('\n\n')
 process.stdout.write(`${table}\n`)
 // bench/RESULTS.md keeps its prose; only the part between the results markers is regenerated.
 if (!args['no-write'] && !args.quick) {

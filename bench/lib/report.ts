@@ -45,6 +45,22 @@ export function medianOf(runs: RunResult[], path: string): number {
   return median(runs.map((run) => pick(run, path)))
 }
 
+/**
+ * Unicast CPU per message of each server against the floor, cheapest first: with the
+ * reference servers in the run, it shows how much of fastify-pusher's cost above the
+ * floor is the framework's and how much its own checks'. Empty without floor and pusher.
+ */
+export function formatUnicastLadder(runs: Record<string, RunResult[]>, names: Record<string, string>): string {
+  if (!('floor' in runs && 'pusher' in runs)) return ''
+  const floor = medianOf(runs.floor!, 'unicastCpuUs')
+  const rows = Object.keys(runs)
+    .map((key) => ({ key, us: medianOf(runs[key]!, 'unicastCpuUs') }))
+    .filter(({ us }) => Number.isFinite(us))
+    .sort((a, b) => a.us - b.us)
+    .map(({ key, us }) => `| ${names[key] ?? key} | ${us.toFixed(1)} | ${(us / floor).toFixed(2)}× |`)
+  return ['| unicast, server CPU µs / message | median | ÷ floor |', '| --- | --- | --- |', ...rows].join('\n')
+}
+
 export function formatTable(runs: Record<string, RunResult[]>, names: Record<string, string>): string {
   const keys = Object.keys(runs)
   const hasFloor = 'floor' in runs && 'pusher' in runs

@@ -2,22 +2,24 @@
 // each server pinned to core 0 and the load generator to core 1, several runs each,
 // medians in one table (stdout and bench/RESULTS.md).
 //
-//   npm run bench -- [--repeats 3] [--servers floor,socketio,pusher,fastify,noframework] [--quick] [--no-write]
+//   npm run bench -- [--repeats 3] [--servers pusher,floor,socketio] [--ladder-rounds 20] [--quick] [--no-write]
+//   npm run bench -- --repeats 0     the unicast ladder alone (three minutes)
 //
-// `fastify` and `noframework` are our own reference servers (bench/reference/): the floor
-// as a plain Fastify app, and fastify-pusher's /send work without a framework. They show
-// where unicast's cost above the floor goes, so they run the handshake, paced and unicast
-// phases only (paced also warms their code up before unicast, as it does the others').
+// Then the unicast ladder (bench/interleaved.ts): the floor, fastify-pusher and our two
+// reference servers (bench/reference/: the floor as a plain Fastify app, and
+// fastify-pusher's /send work without a framework) run side by side and take unicast
+// load in interleaved slices, to show where unicast's cost above the floor goes.
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { log, machine, pinned, resultsBlock, root, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
+import { log, machine, pinned, resultsBlock, root, runGenerator, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
 import { formatTable, formatUnicastLadder, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
   options: {
     repeats: { type: 'string', default: '3' },
-    servers: { type: 'string', default: 'floor,socketio,pusher,fastify,noframework' },
+    servers: { type: 'string', default: 'floor,socketio,pusher' },
+    'ladder-rounds': { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
   },
@@ -53,27 +55,31 @@ const servers: Record<string, ServerSpec> = {
     env: { JWT_SECRET: 'secret', PUSHER_API_KEY: API_KEY },
     load: ['--batch', '--api-key', API_KEY],
   },
+  // Reference servers of the unicast ladder only.
   fastify: {
     name: 'Fastify, bare (reference)',
-    command: ['--import', 'tsx', 'bench/reference/fastify-bare.ts'],
+    command: ['dist-bench/bench/reference/fastify-bare.js'],
     env: {},
-    load: ['--phases', 'paced,unicast'],
+    load: [],
   },
   noframework: {
-    name: 'pusher checks, no framework (reference)',
-    command: ['--import', 'tsx', 'bench/reference/no-framework.ts'],
+    name: 'fastify-pusher\'s checks, no framework (reference)',
+    command: ['dist-bench/bench/reference/no-framework.js'],
     env: { PUSHER_API_KEY: API_KEY },
-    load: ['--phases', 'paced,unicast', '--api-key', API_KEY],
+    load: [],
   },
 }
+const LADDER = ['floor', 'noframework', 'fastify', 'pusher']
 
 function prepare(): void {
   if (!existsSync(`${peerDir}/node_modules`)) {
     log(`installing the reference hubs from ${peerSource} into ${peerDir}`)
     sh(`rm -rf ${peerDir} && cp -r ${peerSource} ${peerDir} && npm ci --prefix ${peerDir} --no-audit --no-fund`)
   }
-  log('building fastify-pusher (npm run build)')
+  log('building fastify-pusher (npm run build) and the reference servers (tsconfig.bench.json)')
   sh('npm run build')
+  // Compiled like the hub, not run through tsx, whose helpers would cost them CPU per request.
+  sh('npx tsc -p tsconfig.bench.json')
 }
 
 async function runOnce(key: string, port: number): Promise<RunResult> {
@@ -102,17 +108,42 @@ for (let repeat = 0; repeat < repeats; repeat++) {
   }
 }
 
+/** Starts every server of the ladder at once and runs the interleaved generator across them. */
+async function runLadder(rounds: number): Promise<Record<string, number[]>> {
+  const started = LADDER.map((key, index) => {
+    const spec = servers[key]!
+    const port = 9200 + index
+    return { key, port, process: pinned(0, [process.execPath, ...spec.command], { ...spec.env, PORT: String(port) }, 'inherit') }
+  })
+  try {
+    for (const { port, process: server } of started) await waitForPort(port, server)
+    return await runGenerator<Record<string, number[]>>('bench/interleaved.ts', [
+      ...started.flatMap(({ key, port, process: server }) => ['--target', `${key}=http://127.0.0.1:${port}=${server.pid}`]),
+      '--api-key', API_KEY, '--rounds', String(rounds), '--batch', 'pusher', ...(args.quick ? ['--slice', '3000'] : []),
+    ])
+  } finally {
+    for (const { process: server } of started) server.kill('SIGKILL')
+    await Promise.all(started.map(({ process: server }) => once(server, 'exit').catch(() => {})))
+  }
+}
+
+const ladderRounds = args.quick ? 3 : Number(args['ladder-rounds'])
+let ladder: Record<string, number[]> | undefined
+if (ladderRounds > 0) {
+  log(`unicast ladder: ${LADDER.join(', ')} side by side, ${ladderRounds} interleaved rounds`)
+  ladder = await runLadder(ladderRounds)
+}
+
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()
-const names = Object.fromEntries(chosen.map((key) => [key, servers[key]!.name]))
-// The reference servers run a few phases only: they get the unicast table, not a column each.
-const references = new Set(['fastify', 'noframework'])
-const compared = Object.fromEntries(Object.entries(runs).filter(([key]) => !references.has(key)))
-const table = [formatTable(compared, names), formatUnicastLadder(runs, names)].filter(Boolean).join('\n\n')
+const names: Record<string, string> = Object.fromEntries(Object.entries(servers).map(([key, spec]) => [key, spec.name]))
+names['pusher:batch'] = 'fastify-pusher, batch of 100 (per message; target ≤ 0.3× floor unicast)'
+const table = [repeats > 0 && formatTable(runs, names), ladder && formatUnicastLadder(ladder, names)].filter(Boolean).join('\n\n')
 process.stdout.write(`${table}\n`)
 // bench/RESULTS.md keeps its prose; only the part between the results markers is regenerated.
-if (!args['no-write'] && !args.quick) {
+// Only a whole run replaces it: not a quick one, nor one that left out the main runs or the ladder.
+if (!args['no-write'] && !args.quick && repeats > 0 && ladder !== undefined) {
   writeSection('results', resultsBlock([
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; hard file limit ${hardLimit}.`,
     `Command: \`${command}\` (${repeats} runs per server, medians; server on core 0, generator on core 1).`,
-  ], table, runs))
+  ], table, { ...runs, ...(ladder && { unicastLadderUs: ladder }) }))
 }

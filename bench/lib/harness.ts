@@ -55,8 +55,13 @@ export function writeSection(name: string, content: string): void {
 }
 
 /** Runs the load generator pinned to core 1 with `args`; resolves with the figures it printed. */
-export async function runLoadgen<T>(args: string[]): Promise<T> {
-  const loadgen = pinned(1, [process.execPath, '--expose-gc', '--import', 'tsx', 'bench/loadgen.ts', ...args], {}, 'pipe')
+export function runLoadgen<T>(args: string[]): Promise<T> {
+  return runGenerator<T>('bench/loadgen.ts', args)
+}
+
+/** Runs a generator `script` pinned to core 1 with `args`; resolves with the JSON it printed. */
+export async function runGenerator<T>(script: string, args: string[]): Promise<T> {
+  const loadgen = pinned(1, [process.execPath, '--expose-gc', '--import', 'tsx', script, ...args], {}, 'pipe')
   let output = ''
   loadgen.stdout!.on('data', (chunk: Buffer) => { output += chunk })
   const [code] = await once(loadgen, 'exit')

@@ -46,19 +46,25 @@ export function medianOf(runs: RunResult[], path: string): number {
 }
 
 /**
- * Unicast CPU per message of each server against the floor, cheapest first: with the
- * reference servers in the run, it shows how much of fastify-pusher's cost above the
- * floor is the framework's and how much its own checks'. Empty without floor and pusher.
+ * The unicast ladder (bench/interleaved.ts): each server's CPU per message, and its ratio
+ * to the floor taken round by round (both measured within seconds of each other), as
+ * the median and the range over the rounds. Cheapest first.
  */
-export function formatUnicastLadder(runs: Record<string, RunResult[]>, names: Record<string, string>): string {
-  if (!('floor' in runs && 'pusher' in runs)) return ''
-  const floor = medianOf(runs.floor!, 'unicastCpuUs')
-  const rows = Object.keys(runs)
-    .map((key) => ({ key, us: medianOf(runs[key]!, 'unicastCpuUs') }))
-    .filter(({ us }) => Number.isFinite(us))
+export function formatUnicastLadder(perMessageUs: Record<string, number[]>, names: Record<string, string>): string {
+  const floor = perMessageUs.floor
+  if (floor === undefined) return ''
+  const rows = Object.entries(perMessageUs)
+    .map(([key, us]) => ({ key, us: median(us), ratios: us.map((value, round) => value / floor[round]!) }))
     .sort((a, b) => a.us - b.us)
-    .map(({ key, us }) => `| ${names[key] ?? key} | ${us.toFixed(1)} | ${(us / floor).toFixed(2)}× |`)
-  return ['| unicast, server CPU µs / message | median | ÷ floor |', '| --- | --- | --- |', ...rows].join('\n')
+    .map(({ key, us, ratios }) => {
+      const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`
+      return `| ${names[key] ?? key} | ${us.toFixed(1)} | ${median(ratios).toFixed(2)}× | ${range} |`
+    })
+  return [
+    '| interleaved: server CPU µs / message | median | ÷ floor unicast, same round (median) | ÷ floor unicast, range over rounds |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n')
 }
 
 export function formatTable(runs: Record<string, RunResult[]>, names: Record<string, string>): string {

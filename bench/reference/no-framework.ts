@@ -13,6 +13,7 @@ import { Registry } from 'prom-client'
 import { Compile } from 'typebox/compile'
 import { WebSocketServer } from 'ws'
 import { Hub } from '../../lib/hub.js'
+import type { HistogramSeries } from '../../lib/histogram.js'
 import { httpDurationHistogram } from '../../lib/metrics.js'
 import { senderSchemas } from '../../routes/schemas.js'
 
@@ -24,6 +25,14 @@ const schemas = senderSchemas({ maxUidLength: 256, maxBatchSize: 1000 })
 const sendBody = Compile(schemas.SendBody)
 const broadcastBody = Compile(schemas.BroadcastBody)
 const durations = httpDurationHistogram(new Registry())
+// One series per route and status, looked up once, as the metrics plugin keeps them.
+const series = new Map<string, HistogramSeries>()
+const seriesOf = (method: string, route: string, status: number): HistogramSeries => {
+  const key = `${method} ${route} ${status}`
+  let found = series.get(key)
+  if (found === undefined) series.set(key, (found = durations.labels({ method, route, status_code: status })))
+  return found
+}
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
 
 function answer(response: ServerResponse, status: number, body: object): void {
@@ -54,7 +63,7 @@ const server = createServer((request, response) => {
   const route = request.url!.split('?', 1)[0]!
   const done = (status: number, body: object) => {
     answer(response, status, body)
-    durations.labels({ method: request.method!, route, status_code: status }).observe((performance.now() - started) / 1000)
+    seriesOf(request.method!, route, status).observe((performance.now() - started) / 1000)
   }
   if (request.method !== 'POST' || (route !== '/send' && route !== '/broadcast')) return done(404, { error: 'not found' })
   if (!authorized(request)) return done(401, { error: 'a valid API key is required' })

@@ -1,0 +1,129 @@
+// Unicast, interleaved: one generator drives several servers that run side by side
+// (all pinned to one core, each idle while another is measured), in short slices taken
+// in turn, so that every server is measured under the same machine conditions within
+// seconds of the others. bench/run.ts uses it for the unicast ladder: this VM drifts
+// between fast and slow periods lasting minutes, which moves whole runs measured one
+// after the other by up to 2×, while a ratio taken within one round of slices holds.
+//
+//   node --import tsx bench/interleaved.ts --target floor=http://127.0.0.1:9200=1234 --target ... [--api-key K] [--batch pusher]
+//
+// Prints {"<name>": [µs per message, one per round], ...}; a server named by --batch also
+// takes a slice of POST /send/batch calls (100 messages each) per round, as "<name>:batch".
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
+import { Pool } from 'undici'
+import { type BenchClient, openClients } from './lib/clients.js'
+import { cpuMicros } from './lib/proc.js'
+
+const { values: args } = parseArgs({
+  options: {
+    // name=url=pid, once per server.
+    target: { type: 'string', multiple: true },
+    'api-key': { type: 'string', default: '' },
+    secret: { type: 'string', default: 'secret' },
+    connections: { type: 'string', default: '500' },
+    // Messages per slice: about a second of load, so that the 10 ms ticks of
+    // /proc/<pid>/stat are about 1% of a slice's CPU.
+    slice: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '20' },
+    batch: { type: 'string' },
+  },
+})
+const connections = Number(args.connections)
+const slice = Number(args.slice)
+const rounds = Number(args.rounds)
+const log = (message: string) => process.stderr.write(`[interleaved] ${message}\n`)
+
+interface Target {
+  name: string
+  pid: number
+  pool: Pool
+  clients: BenchClient[]
+}
+
+let received = 0
+let expected = 0
+let wake: (() => void) | undefined
+const onMessage = () => {
+  if (++received === expected && wake) wake()
+}
+const deliveries = (count: number): Promise<void> => {
+  expected += count
+  if (received >= expected) return Promise.resolve()
+  return new Promise((resolve) => { wake = resolve })
+}
+
+const sign = createSigner({ key: args.secret!, algorithm: 'HS256' })
+const tokens = Array.from({ length: connections }, (_, i) => sign({ uid: `u${i}` }))
+const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${args['api-key']}` }
+const message = 'x'.repeat(100)
+
+const targets: Target[] = []
+for (const spec of args.target ?? []) {
+  const [name, url, pid] = spec.split('=') as [string, string, string]
+  targets.push({ name, pid: Number(pid), pool: new Pool(url, { connections: 32, pipelining: 1 }), clients: await openClients(url, 'ws', tokens, onMessage) })
+  log(`${name}: ${connections} connections open`)
+}
+
+/** Sends `count` unicast messages to random users of `target`, 32 in flight; resolves once all arrived. */
+async function unicast(target: Target, count: number): Promise<void> {
+  const arrived = deliveries(count)
+  let next = 0
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next++ < count) {
+      const uid = Math.floor(Math.random() * connections)
+      const response = await target.pool.request({ method: 'POST', path: '/send', headers, body: `uid=u${uid}&message=${message}` })
+      await response.body.dump()
+      if (response.statusCode !== 200) throw new Error(`${target.name}: /send answered ${response.statusCode}`)
+    }
+  }))
+  await arrived
+}
+
+const jsonHeaders = { ...headers, 'content-type': 'application/json' }
+/** Sends `count` messages to random users of `target` as batches of 100, 8 calls in flight; resolves once all arrived. */
+async function batches(target: Target, count: number): Promise<void> {
+  const arrived = deliveries(count)
+  let next = 0
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while ((next += 100) <= count) {
+      const messages = Array.from({ length: 100 }, () => ({ uid: `u${Math.floor(Math.random() * connections)}`, message }))
+      const response = await target.pool.request({ method: 'POST', path: '/send/batch', headers: jsonHeaders, body: JSON.stringify({ messages }) })
+      await response.body.dump()
+      if (response.statusCode !== 200) throw new Error(`${target.name}: /send/batch answered ${response.statusCode}`)
+    }
+  }))
+  await arrived
+}
+
+/** One measurement: what `target` spent per message on `count` messages sent by `send`. */
+async function measure(target: Target, send: (target: Target, count: number) => Promise<void>, count: number): Promise<number> {
+  await sleep(200)
+  const before = cpuMicros(target.pid)
+  await send(target, count)
+  return (cpuMicros(target.pid) - before) / count
+}
+
+// Two unmeasured slices each first: cold code on either side is not measured.
+for (const target of targets) {
+  await unicast(target, 2 * slice)
+  if (target.name === args.batch) await batches(target, 2 * slice)
+}
+const perMessageUs: Record<string, number[]> = Object.fromEntries(targets.map(({ name }) => [name, []]))
+if (args.batch !== undefined) perMessageUs[`${args.batch}:batch`] = []
+for (let round = 0; round < rounds; round++) {
+  // Each round starts with another server, so none is always measured first.
+  for (let i = 0; i < targets.length; i++) {
+    const target = targets[(round + i) % targets.length]!
+    perMessageUs[target.name]!.push(await measure(target, unicast, slice))
+    if (target.name === args.batch) perMessageUs[`${target.name}:batch`]!.push(await measure(target, batches, slice))
+  }
+  log(`round ${round + 1}/${rounds}`)
+}
+for (const target of targets) {
+  for (const client of target.clients) client.close()
+  await target.pool.close()
+}
+process.stdout.write(`${JSON.stringify(perMessageUs)}\n`)
+process.exit(0)

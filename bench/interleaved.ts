@@ -1,14 +1,16 @@
-// Unicast, interleaved: one generator drives several servers that run side by side
+// Interleaved measurement: one generator drives several servers that run side by side
 // (all pinned to one core, each idle while another is measured), in short slices taken
 // in turn, so that every server is measured under the same machine conditions within
-// seconds of the others. bench/run.ts uses it for the unicast ladder: this VM drifts
+// seconds of the others. bench/run.ts runs it after the main runs: this VM drifts
 // between fast and slow periods lasting minutes, which moves whole runs measured one
 // after the other by up to 2×, while a ratio taken within one round of slices holds.
 //
 //   node --import tsx bench/interleaved.ts --target floor=http://127.0.0.1:9200=1234 --target ... [--api-key K] [--batch pusher]
 //
-// Prints {"<name>": [µs per message, one per round], ...}; a server named by --batch also
-// takes a slice of POST /send/batch calls (100 messages each) per round, as "<name>:batch".
+// Each round, every server takes a slice of unicast sends and a slice of handshakes (new
+// connections with tokens never seen); the server named by --batch also takes a slice of
+// POST /send/batch calls (100 messages each). Prints
+// {"unicast": {"<name>": [µs per message, one per round]}, "handshake": {...}, "batch": {...}}.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
@@ -26,17 +28,21 @@ const { values: args } = parseArgs({
     // Messages per slice: about a second of load, so that the 10 ms ticks of
     // /proc/<pid>/stat are about 1% of a slice's CPU.
     slice: { type: 'string', default: '10000' },
+    // Handshakes per slice: about half a second of the server's CPU.
+    'handshake-slice': { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '20' },
     batch: { type: 'string' },
   },
 })
 const connections = Number(args.connections)
 const slice = Number(args.slice)
+const handshakeSlice = Number(args['handshake-slice'])
 const rounds = Number(args.rounds)
 const log = (message: string) => process.stderr.write(`[interleaved] ${message}\n`)
 
 interface Target {
   name: string
+  url: string
   pid: number
   pool: Pool
   clients: BenchClient[]
@@ -62,7 +68,7 @@ const message = 'x'.repeat(100)
 const targets: Target[] = []
 for (const spec of args.target ?? []) {
   const [name, url, pid] = spec.split('=') as [string, string, string]
-  targets.push({ name, pid: Number(pid), pool: new Pool(url, { connections: 32, pipelining: 1 }), clients: await openClients(url, 'ws', tokens, onMessage) })
+  targets.push({ name, url, pid: Number(pid), pool: new Pool(url, { connections: 32, pipelining: 1 }), clients: await openClients(url, 'ws', tokens, onMessage) })
   log(`${name}: ${connections} connections open`)
 }
 
@@ -97,27 +103,45 @@ async function batches(target: Target, count: number): Promise<void> {
   await arrived
 }
 
-/** One measurement: what `target` spent per message on `count` messages sent by `send`. */
-async function measure(target: Target, send: (target: Target, count: number) => Promise<void>, count: number): Promise<number> {
+let handshakeRound = 0
+/** Opens `count` more connections to `target` with tokens it has never seen, then closes them. */
+function handshakes(count: number): (target: Target) => Promise<() => void> {
+  // Signed before the measurement starts: the generator's signing is not the server's CPU.
+  const fresh = Array.from({ length: count }, (_, i) => sign({ uid: `h${handshakeRound}-${i}` }))
+  handshakeRound++
+  return async (target) => {
+    const opened = await openClients(target.url, 'ws', fresh, onMessage)
+    return () => { for (const client of opened) client.close() }
+  }
+}
+
+/** What `target` spent on `work`, after it has settled; `work` may return a clean-up, run after the reading. */
+async function cpuOf(target: Target, work: (target: Target) => Promise<unknown>): Promise<number> {
   await sleep(200)
   const before = cpuMicros(target.pid)
-  await send(target, count)
-  return (cpuMicros(target.pid) - before) / count
+  const cleanUp = await work(target)
+  const spent = cpuMicros(target.pid) - before
+  if (typeof cleanUp === 'function') cleanUp()
+  return spent
 }
 
 // Two unmeasured slices each first: cold code on either side is not measured.
 for (const target of targets) {
   await unicast(target, 2 * slice)
   if (target.name === args.batch) await batches(target, 2 * slice)
+  ;(await handshakes(handshakeSlice)(target))()
 }
-const perMessageUs: Record<string, number[]> = Object.fromEntries(targets.map(({ name }) => [name, []]))
-if (args.batch !== undefined) perMessageUs[`${args.batch}:batch`] = []
+type Figures = Record<'unicast' | 'handshake' | 'batch', Record<string, number[]>>
+const figures: Figures = { unicast: {}, handshake: {}, batch: {} }
+const record = (figure: keyof Figures, name: string, value: number) => (figures[figure][name] ??= []).push(value)
 for (let round = 0; round < rounds; round++) {
+  const openSlice = handshakes(handshakeSlice)
   // Each round starts with another server, so none is always measured first.
   for (let i = 0; i < targets.length; i++) {
     const target = targets[(round + i) % targets.length]!
-    perMessageUs[target.name]!.push(await measure(target, unicast, slice))
-    if (target.name === args.batch) perMessageUs[`${target.name}:batch`]!.push(await measure(target, batches, slice))
+    record('unicast', target.name, (await cpuOf(target, (t) => unicast(t, slice))) / slice)
+    record('handshake', target.name, (await cpuOf(target, openSlice)) / handshakeSlice)
+    if (target.name === args.batch) record('batch', target.name, (await cpuOf(target, (t) => batches(t, slice))) / slice)
   }
   log(`round ${round + 1}/${rounds}`)
 }
@@ -125,5 +149,5 @@ for (const target of targets) {
   for (const client of target.clients) client.close()
   await target.pool.close()
 }
-process.stdout.write(`${JSON.stringify(perMessageUs)}\n`)
+process.stdout.write(`${JSON.stringify(figures)}\n`)
 process.exit(0)

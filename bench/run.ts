@@ -2,24 +2,25 @@
 // each server pinned to core 0 and the load generator to core 1, several runs each,
 // medians in one table (stdout and bench/RESULTS.md).
 //
-//   npm run bench -- [--repeats 3] [--servers pusher,floor,socketio] [--ladder-rounds 20] [--quick] [--no-write]
-//   npm run bench -- --repeats 0     the unicast ladder alone (three minutes)
+//   npm run bench -- [--repeats 3] [--servers pusher,floor,socketio] [--interleaved-rounds 20] [--quick] [--no-write]
+//   npm run bench -- --repeats 0     the interleaved part alone (about five minutes)
 //
-// Then the unicast ladder (bench/interleaved.ts): the floor, fastify-pusher and our two
+// Then the interleaved part (bench/interleaved.ts): the floor, fastify-pusher and our two
 // reference servers (bench/reference/: the floor as a plain Fastify app, and
-// fastify-pusher's /send work without a framework) run side by side and take unicast
-// load in interleaved slices, to show where unicast's cost above the floor goes.
+// fastify-pusher's /send work without a framework) run side by side and take unicast,
+// handshake and batch load in interleaved slices. Ratios taken within one round hold on
+// this VM where whole runs drift; the references show where unicast's cost goes.
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { log, machine, pinned, resultsBlock, root, runGenerator, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
-import { formatTable, formatUnicastLadder, type RunResult } from './lib/report.js'
+import { formatInterleaved, formatTable, type Interleaved, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
   options: {
     repeats: { type: 'string', default: '3' },
     servers: { type: 'string', default: 'floor,socketio,pusher' },
-    'ladder-rounds': { type: 'string', default: '20' },
+    'interleaved-rounds': { type: 'string', default: '20' },
     quick: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
   },
@@ -55,7 +56,7 @@ const servers: Record<string, ServerSpec> = {
     env: { JWT_SECRET: 'secret', PUSHER_API_KEY: API_KEY },
     load: ['--batch', '--api-key', API_KEY],
   },
-  // Reference servers of the unicast ladder only.
+  // Reference servers of the interleaved part only.
   fastify: {
     name: 'Fastify, bare (reference)',
     command: ['dist-bench/bench/reference/fastify-bare.js'],
@@ -69,7 +70,7 @@ const servers: Record<string, ServerSpec> = {
     load: [],
   },
 }
-const LADDER = ['floor', 'noframework', 'fastify', 'pusher']
+const INTERLEAVED = ['floor', 'noframework', 'fastify', 'pusher']
 
 function prepare(): void {
   if (!existsSync(`${peerDir}/node_modules`)) {
@@ -108,16 +109,16 @@ for (let repeat = 0; repeat < repeats; repeat++) {
   }
 }
 
-/** Starts every server of the ladder at once and runs the interleaved generator across them. */
-async function runLadder(rounds: number): Promise<Record<string, number[]>> {
-  const started = LADDER.map((key, index) => {
+/** Starts every server of the interleaved part at once and runs bench/interleaved.ts across them. */
+async function runInterleaved(rounds: number): Promise<Interleaved> {
+  const started = INTERLEAVED.map((key, index) => {
     const spec = servers[key]!
     const port = 9200 + index
     return { key, port, process: pinned(0, [process.execPath, ...spec.command], { ...spec.env, PORT: String(port) }, 'inherit') }
   })
   try {
     for (const { port, process: server } of started) await waitForPort(port, server)
-    return await runGenerator<Record<string, number[]>>('bench/interleaved.ts', [
+    return await runGenerator<Interleaved>('bench/interleaved.ts', [
       ...started.flatMap(({ key, port, process: server }) => ['--target', `${key}=http://127.0.0.1:${port}=${server.pid}`]),
       '--api-key', API_KEY, '--rounds', String(rounds), '--batch', 'pusher', ...(args.quick ? ['--slice', '3000'] : []),
     ])
@@ -127,23 +128,22 @@ async function runLadder(rounds: number): Promise<Record<string, number[]>> {
   }
 }
 
-const ladderRounds = args.quick ? 3 : Number(args['ladder-rounds'])
-let ladder: Record<string, number[]> | undefined
-if (ladderRounds > 0) {
-  log(`unicast ladder: ${LADDER.join(', ')} side by side, ${ladderRounds} interleaved rounds`)
-  ladder = await runLadder(ladderRounds)
+const interleavedRounds = args.quick ? 3 : Number(args['interleaved-rounds'])
+let interleaved: Interleaved | undefined
+if (interleavedRounds > 0) {
+  log(`interleaved: ${INTERLEAVED.join(', ')} side by side, ${interleavedRounds} rounds`)
+  interleaved = await runInterleaved(interleavedRounds)
 }
 
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()
-const names: Record<string, string> = Object.fromEntries(Object.entries(servers).map(([key, spec]) => [key, spec.name]))
-names['pusher:batch'] = 'fastify-pusher, batch of 100 (per message; target ≤ 0.3× floor unicast)'
-const table = [repeats > 0 && formatTable(runs, names), ladder && formatUnicastLadder(ladder, names)].filter(Boolean).join('\n\n')
+const names = Object.fromEntries(Object.entries(servers).map(([key, spec]) => [key, spec.name]))
+const table = [repeats > 0 && formatTable(runs, names), interleaved && formatInterleaved(interleaved, INTERLEAVED, names)].filter(Boolean).join('\n\n')
 process.stdout.write(`${table}\n`)
 // bench/RESULTS.md keeps its prose; only the part between the results markers is regenerated.
-// Only a whole run replaces it: not a quick one, nor one that left out the main runs or the ladder.
-if (!args['no-write'] && !args.quick && repeats > 0 && ladder !== undefined) {
+// Only a whole run replaces it: not a quick one, nor one that left out either part.
+if (!args['no-write'] && !args.quick && repeats > 0 && interleaved !== undefined) {
   writeSection('results', resultsBlock([
     `Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}; hard file limit ${hardLimit}.`,
     `Command: \`${command}\` (${repeats} runs per server, medians; server on core 0, generator on core 1).`,
-  ], table, { ...runs, ...(ladder && { unicastLadderUs: ladder }) }))
+  ], table, { ...runs, ...(interleaved && { interleaved }) }))
 }

@@ -45,26 +45,35 @@ export function medianOf(runs: RunResult[], path: string): number {
   return median(runs.map((run) => pick(run, path)))
 }
 
+/** bench/interleaved.ts's output: per figure, per server, one value per round. */
+export type Interleaved = Record<'unicast' | 'handshake' | 'batch', Record<string, number[]>>
+
+const INTERLEAVED_ROWS = [
+  { figure: 'unicast', label: 'unicast, server CPU µs / message', against: 'unicast', target: '≤ 0.9× floor (1.0× at least)' },
+  { figure: 'handshake', label: 'handshake, server CPU µs', against: 'handshake', target: '≤ 1.1× floor' },
+  { figure: 'batch', label: 'batch of 100, server CPU µs / message (÷ floor unicast)', against: 'unicast', target: '≤ 0.3× floor unicast' },
+] as const
+
 /**
- * The unicast ladder (bench/interleaved.ts): each server's CPU per message, and its ratio
- * to the floor taken round by round (both measured within seconds of each other), as
- * the median and the range over the rounds. Cheapest first.
+ * The interleaved table: each server's median per figure, and its ratio to the floor
+ * taken round by round (both measured within seconds of each other) as the median and
+ * the range over the rounds. Servers in the order given.
  */
-export function formatUnicastLadder(perMessageUs: Record<string, number[]>, names: Record<string, string>): string {
-  const floor = perMessageUs.floor
-  if (floor === undefined) return ''
-  const rows = Object.entries(perMessageUs)
-    .map(([key, us]) => ({ key, us: median(us), ratios: us.map((value, round) => value / floor[round]!) }))
-    .sort((a, b) => a.us - b.us)
-    .map(({ key, us, ratios }) => {
-      const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`
-      return `| ${names[key] ?? key} | ${us.toFixed(1)} | ${median(ratios).toFixed(2)}× | ${range} |`
-    })
-  return [
-    '| interleaved: server CPU µs / message | median | ÷ floor unicast, same round (median) | ÷ floor unicast, range over rounds |',
-    '| --- | --- | --- | --- |',
-    ...rows,
-  ].join('\n')
+export function formatInterleaved(figures: Interleaved, order: string[], names: Record<string, string>): string {
+  const cell = (values: number[] | undefined, floor: number[] | undefined, digits: number): string => {
+    if (values === undefined || floor === undefined) return '—'
+    const ratios = values.map((value, round) => value / floor[round]!)
+    const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`
+    return `${median(values).toFixed(digits)} (${median(ratios).toFixed(2)}×; ${range})`
+  }
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`
+  const head = ['interleaved: median (÷ floor in the same round: median; range)', ...order.map((key) => names[key] ?? key), 'target']
+  const rows = INTERLEAVED_ROWS.map(({ figure, label, against, target }) => [
+    label,
+    ...order.map((key) => cell(figures[figure][key], figures[against].floor, figure === 'handshake' ? 0 : 1)),
+    target,
+  ])
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
 }
 
 export function formatTable(runs: Record<string, RunResult[]>, names: Record<string, string>): string {

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import { type BenchClient, openClients } from './lib/clients.js'
-import { cpuMicros } from './lib/proc.js'
+import { preciseCpuMicros } from './lib/proc.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -25,11 +25,10 @@ const { values: args } = parseArgs({
     'api-key': { type: 'string', default: '' },
     secret: { type: 'string', default: 'secret' },
     connections: { type: 'string', default: '500' },
-    // Messages per slice: about a second of load, so that the 10 ms ticks of
-    // /proc/<pid>/stat are about 1% of a slice's CPU.
+    // Messages per slice (unicast and batch), and handshakes per slice: each some tenths
+    // of a second of the server's CPU, read at nanosecond resolution (preciseCpuMicros).
     slice: { type: 'string', default: '10000' },
-    // Handshakes per slice: about half a second of the server's CPU.
-    'handshake-slice': { type: 'string', default: '1000' },
+    'handshake-slice': { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '20' },
     batch: { type: 'string' },
   },
@@ -118,9 +117,9 @@ function handshakes(count: number): (target: Target) => Promise<() => void> {
 /** What `target` spent on `work`, after it has settled; `work` may return a clean-up, run after the reading. */
 async function cpuOf(target: Target, work: (target: Target) => Promise<unknown>): Promise<number> {
   await sleep(200)
-  const before = cpuMicros(target.pid)
+  const before = preciseCpuMicros(target.pid)
   const cleanUp = await work(target)
-  const spent = cpuMicros(target.pid) - before
+  const spent = preciseCpuMicros(target.pid) - before
   if (typeof cleanUp === 'function') cleanUp()
   return spent
 }
@@ -141,7 +140,7 @@ for (let round = 0; round < rounds; round++) {
     const target = targets[(round + i) % targets.length]!
     record('unicast', target.name, (await cpuOf(target, (t) => unicast(t, slice))) / slice)
     record('handshake', target.name, (await cpuOf(target, openSlice)) / handshakeSlice)
-    if (target.name === args.batch) record('batch', target.name, (await cpuOf(target, (t) => batches(t, slice))) / slice)
+    if (target.name === args.batch) record('batch', target.name, (await cpuOf(target, (t) => batches(t, 2 * slice))) / (2 * slice))
   }
   log(`round ${round + 1}/${rounds}`)
 }

@@ -24,7 +24,8 @@ const { values: args } = parseArgs({
     target: { type: 'string', multiple: true },
     'api-key': { type: 'string', default: '' },
     secret: { type: 'string', default: 'secret' },
-    connections: { type: 'string', default: '500' },
+    // As many as the main runs' loadgen holds, so that both spread sends over as many users.
+    connections: { type: 'string', default: '2000' },
     // Messages per slice (unicast and batch), and handshakes per slice: each some tenths
     // of a second of the server's CPU, read at nanosecond resolution (preciseCpuMicros).
     slice: { type: 'string', default: '10000' },

@@ -115,7 +115,8 @@ export class SqliteStore implements MessageStore {
   /**
    * Open messages per user, as counted by openCount, kept up to date by appends, drops
    * and acks so that an append does not count the user's messages every time. A sweep
-   * (which expires across users) or a failed transaction clears it; bounded in size.
+   * lowers the counts of the users whose messages it expired; a failed transaction
+   * clears it; bounded in size.
    */
   private openCounts = new Map<string, number>()
   /** The seq each user last acknowledged up to: where the next ack's query starts. */
@@ -149,8 +150,8 @@ export class SqliteStore implements MessageStore {
         WHERE uid = ? AND seq > ? AND ${OPEN} AND expires_at > ? ORDER BY seq LIMIT ?`),
       get: db.prepare<[string], Row>('SELECT * FROM messages WHERE id = ?'),
       lastSeq: db.prepare<[string], { last: number }>('SELECT last FROM seqs WHERE uid = ?'),
-      expire: db.prepare<{ now: number }>(`UPDATE messages SET status = 'expired', expired_at = expires_at, closed_at = @now
-        WHERE ${OPEN} AND expires_at <= @now`),
+      expire: db.prepare<{ now: number }, { uid: string }>(`UPDATE messages SET status = 'expired', expired_at = expires_at, closed_at = @now
+        WHERE ${OPEN} AND expires_at <= @now RETURNING uid`),
       forget: db.prepare('DELETE FROM messages WHERE closed_at IS NOT NULL AND closed_at <= ?'),
       counts: db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, n FROM status_counts'),
       // Through messages_open_by_expiry: only the open messages past their TTL that no sweep expired yet.
@@ -204,8 +205,14 @@ export class SqliteStore implements MessageStore {
   }
 
   async sweep(now = Date.now()): Promise<{ expired: number; forgotten: number }> {
-    const expired = this.statements.expire.run({ now }).changes
-    this.openCounts.clear()
+    // Each expired message was open: the remembered counts of its user go down by one,
+    // and every other user's count stays (no recount of every active user after a sweep).
+    const expiredOf = this.statements.expire.all({ now })
+    for (const { uid } of expiredOf) {
+      const open = this.openCounts.get(uid)
+      if (open !== undefined) this.openCounts.set(uid, open - 1)
+    }
+    const expired = expiredOf.length
     const forgotten = this.statements.forget.run(now - this.options.keepClosedMs).changes
     this.stats.expired += expired
     // Give freed pages back to the file system, so the file does not only grow.

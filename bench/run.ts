@@ -11,9 +11,9 @@
 // handshake and batch load in interleaved slices. Ratios taken within one round hold on
 // this VM where whole runs drift; the references show where unicast's cost goes.
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { log, machine, pinned, resultsBlock, root, runGenerator, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
+import { log, machine, pinned, resultsBlock, runGenerator, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
+import { API_KEY, prepare, servers } from './lib/servers.js'
 import { formatInterleaved, formatTable, type Interleaved, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
@@ -25,10 +25,6 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
   },
 })
-const peerSource = process.env.PEER_HUBS ?? `${root}../shared/bench`
-const peerDir = '/tmp/peer-hubs'
-const API_KEY = 'bench-api-key-0123456789'
-
 // A process may hold only as many sockets as its file limit allows; raise the soft
 // limit to the hard one, and hold 20,000 connections only if that leaves room.
 const hardLimit = Number(sh('ulimit -Hn'))
@@ -40,48 +36,7 @@ const loadArgs = args.quick
   ? ['--connections', '500', '--unicast', '3000', '--paced-seconds', '2', '--broadcasts', '10', '--batch-calls', '30', '--idle', '1000']
   : []
 
-interface ServerSpec {
-  name: string
-  command: string[]
-  env: Record<string, string>
-  load: string[]
-}
-const servers: Record<string, ServerSpec> = {
-  floor: { name: 'floor (ws + node:http)', command: [`${peerDir}/floor-hub.mjs`], env: {}, load: [] },
-  socketio: { name: 'socket.io', command: [`${peerDir}/socketio-hub.mjs`], env: {}, load: ['--protocol', 'socketio'] },
-  pusher: {
-    name: 'fastify-pusher',
-    command: ['node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'warn', 'dist/app.js'],
-    // Sender authentication, schema validation and metrics stay on, as in production.
-    env: { JWT_SECRET: 'secret', PUSHER_API_KEY: API_KEY },
-    load: ['--batch', '--api-key', API_KEY],
-  },
-  // Reference servers of the interleaved part only.
-  fastify: {
-    name: 'Fastify, bare (reference)',
-    command: ['dist-bench/bench/reference/fastify-bare.js'],
-    env: {},
-    load: [],
-  },
-  noframework: {
-    name: 'fastify-pusher\'s checks, no framework (reference)',
-    command: ['dist-bench/bench/reference/no-framework.js'],
-    env: { PUSHER_API_KEY: API_KEY },
-    load: [],
-  },
-}
 const INTERLEAVED = ['floor', 'noframework', 'fastify', 'pusher']
-
-function prepare(): void {
-  if (!existsSync(`${peerDir}/node_modules`)) {
-    log(`installing the reference hubs from ${peerSource} into ${peerDir}`)
-    sh(`rm -rf ${peerDir} && cp -r ${peerSource} ${peerDir} && npm ci --prefix ${peerDir} --no-audit --no-fund`)
-  }
-  log('building fastify-pusher (npm run build) and the reference servers (tsconfig.bench.json)')
-  sh('npm run build')
-  // Compiled like the hub, not run through tsx, whose helpers would cost them CPU per request.
-  sh('npx tsc -p tsconfig.bench.json')
-}
 
 async function runOnce(key: string, port: number): Promise<RunResult> {
   const spec = servers[key]!

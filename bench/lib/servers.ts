@@ -1,0 +1,53 @@
+// The servers the benchmarks run, and getting them ready: the reference hubs of
+// ../shared/bench installed, fastify-pusher and our own reference servers built.
+import { existsSync } from 'node:fs'
+import { log, root, sh } from './harness.js'
+
+const peerSource = process.env.PEER_HUBS ?? `${root}../shared/bench`
+const peerDir = '/tmp/peer-hubs'
+export const API_KEY = 'bench-api-key-0123456789'
+
+export interface ServerSpec {
+  name: string
+  /** Arguments to node. */
+  command: string[]
+  env: Record<string, string>
+  /** Extra arguments for bench/loadgen.ts. */
+  load: string[]
+}
+
+export const servers: Record<string, ServerSpec> = {
+  floor: { name: 'floor (ws + node:http)', command: [`${peerDir}/floor-hub.mjs`], env: {}, load: [] },
+  socketio: { name: 'socket.io', command: [`${peerDir}/socketio-hub.mjs`], env: {}, load: ['--protocol', 'socketio'] },
+  pusher: {
+    name: 'fastify-pusher',
+    command: ['node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'warn', 'dist/app.js'],
+    // Sender authentication, schema validation and metrics stay on, as in production.
+    env: { JWT_SECRET: 'secret', PUSHER_API_KEY: API_KEY },
+    load: ['--batch', '--api-key', API_KEY],
+  },
+  // Our reference servers (bench/reference/), for the interleaved part of npm run bench.
+  fastify: {
+    name: 'Fastify, bare (reference)',
+    command: ['dist-bench/bench/reference/fastify-bare.js'],
+    env: {},
+    load: [],
+  },
+  noframework: {
+    name: 'fastify-pusher\'s checks, no framework (reference)',
+    command: ['dist-bench/bench/reference/no-framework.js'],
+    env: { PUSHER_API_KEY: API_KEY },
+    load: ['--api-key', API_KEY],
+  },
+}
+
+export function prepare(): void {
+  if (!existsSync(`${peerDir}/node_modules`)) {
+    log(`installing the reference hubs from ${peerSource} into ${peerDir}`)
+    sh(`rm -rf ${peerDir} && cp -r ${peerSource} ${peerDir} && npm ci --prefix ${peerDir} --no-audit --no-fund`)
+  }
+  log('building fastify-pusher (npm run build) and the reference servers (tsconfig.bench.json)')
+  sh('npm run build')
+  // Compiled like the hub, not run through tsx, whose helpers would cost them CPU per request.
+  sh('npx tsc -p tsconfig.bench.json')
+}

@@ -17,6 +17,7 @@ import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import { type BenchClient, openClients } from './lib/clients.js'
 import { preciseCpuMicros } from './lib/proc.js'
+import type { Interleaved } from './lib/report.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -104,7 +105,10 @@ async function batches(target: Target, count: number): Promise<void> {
 }
 
 let handshakeRound = 0
-/** Opens `count` more connections to `target` with tokens it has never seen, then closes them. */
+/**
+ * A round's handshake slice: each call opens `count` connections to a target with the
+ * same tokens, which no server has seen before, and gives back what closes them.
+ */
 function handshakes(count: number): (target: Target) => Promise<() => void> {
   // Signed before the measurement starts: the generator's signing is not the server's CPU.
   const fresh = Array.from({ length: count }, (_, i) => sign({ uid: `h${handshakeRound}-${i}` }))
@@ -131,9 +135,8 @@ for (const target of targets) {
   if (target.name === args.batch) await batches(target, 2 * slice)
   ;(await handshakes(handshakeSlice)(target))()
 }
-type Figures = Record<'unicast' | 'handshake' | 'batch', Record<string, number[]>>
-const figures: Figures = { unicast: {}, handshake: {}, batch: {} }
-const record = (figure: keyof Figures, name: string, value: number) => (figures[figure][name] ??= []).push(value)
+const figures: Interleaved = { unicast: {}, handshake: {}, batch: {} }
+const record = (figure: keyof Interleaved, name: string, value: number) => (figures[figure][name] ??= []).push(value)
 for (let round = 0; round < rounds; round++) {
   const openSlice = handshakes(handshakeSlice)
   // Each round starts with another server, so none is always measured first.

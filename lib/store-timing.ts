@@ -61,13 +61,28 @@ export class TimedStore implements MessageStore {
     return this.inner.close()
   }
 
+  /**
+   * Resolves once no operation is in flight: everything asked of the store so far,
+   * including the updates the hub fires without waiting (delivered marks, acks), has
+   * landed or failed. Tests await it instead of polling.
+   */
+  settled(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => this.settledWaiters.push(resolve))
+  }
+
+  private inFlight = 0
+  private settledWaiters: Array<() => void> = []
+
   private time<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
-    const record = this.recordDuration
-    if (record === undefined) return call()
     const start = performance.now()
     const promise = call()
+    this.inFlight++
     // Recorded before the caller's own continuation runs, and the caller still sees a rejection.
-    const done = () => record(operation, (performance.now() - start) / 1000)
+    const done = () => {
+      this.recordDuration?.(operation, (performance.now() - start) / 1000)
+      if (--this.inFlight === 0) for (const wake of this.settledWaiters.splice(0)) wake()
+    }
     promise.then(done, done)
     return promise
   }

@@ -9,11 +9,12 @@ import type { PusherConfig } from '../lib/config.js'
 import type { Connection } from '../lib/connection.js'
 import { isClusterBus } from '../lib/bus.js'
 import type { MessageStore, StoredMessage } from '../lib/store.js'
-import { timedStore } from '../lib/store-timing.js'
+import { type TimedStore, timedStore } from '../lib/store-timing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    store: MessageStore | undefined
+    /** The durable store, timed for the metrics; undefined without PUSHER_DB or cluster mode. */
+    store: TimedStore | undefined
   }
 }
 
@@ -32,17 +33,17 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     return
   }
   const options = { maxPerUser: settings.maxPerUser, keepClosedMs: settings.keepClosedMs }
-  let store: MessageStore
+  let engine: MessageStore
   if (settings.path !== undefined) {
     const { SqliteStore } = await import('../lib/store-sqlite.js')
-    store = new SqliteStore({ path: settings.path, ...options })
+    engine = new SqliteStore({ path: settings.path, ...options })
   } else {
     const { RedisStore } = await import('../lib/store-redis.js')
     const redisBus = fastify.bus as unknown as { redis: import('ioredis').Redis }
-    store = new RedisStore(redisBus.redis, config.cluster!.prefix, options)
+    engine = new RedisStore(redisBus.redis, config.cluster!.prefix, options)
   }
   // Timed where it is made, so every caller (routes, replay, acks, sweep) is measured.
-  store = timedStore(store)
+  const store = timedStore(engine)
   fastify.decorate('store', store)
 
   const hub = fastify.hub

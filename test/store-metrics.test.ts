@@ -2,6 +2,7 @@
 // after durable sends to an offline user and that user connecting; absent without a store.
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,13 +27,14 @@ const byStatus = (series: Map<string, number>) =>
 const operations = (series: Map<string, number>) =>
   Object.fromEntries(OPERATIONS.map((operation) => [operation, series.get(`pusher_store_operation_duration_seconds_count{operation="${operation}"}`)]))
 
-/** /metrics once `done` holds for it; the store is written to after a frame goes out, so tests wait for that. */
-async function metricsWhen(done: (series: Map<string, number>) => boolean): Promise<Map<string, number>> {
-  for (let i = 0; ; i++) {
-    const series = await metrics(hub)
-    if (done(series) || i === 100) return series
-    await sleep(20)
-  }
+/**
+ * /metrics once the store has landed every update asked of it so far. The hub writes
+ * the frames, then (in the same turn) asks the store to mark them delivered, so by the
+ * time a client has a message, its update is in flight.
+ */
+async function metricsSettled(): Promise<Map<string, number>> {
+  await hub.app.store!.settled()
+  return metrics(hub)
 }
 
 test('every store metric is exported from the start, at zero', async () => {
@@ -56,7 +58,7 @@ test('durable sends to an offline user, then their connect: stored, by status, r
 
   const client = await connectAs(hub, 'away')
   assert.deepEqual(await client.received(2), ['one', 'two'])
-  series = await metricsWhen((s) => s.get('pusher_store_messages{status="delivered"}') === 2)
+  series = await metricsSettled()
   assert.deepEqual(byStatus(series), { queued: 0, delivered: 2, acked: 0, expired: 0 })
   assert.equal(series.get('pusher_store_replayed_total'), 2)
   assert.equal(series.get('pusher_store_delivered_total'), 2)
@@ -80,8 +82,11 @@ test('an acknowledgement, a lapsed ttl and the per-user limit move the by-status
   const sent = await post(hub, '/send', { uid: 'acker', message: 'ack me', ttl: 60 })
   const framed = await connectFramed(hub, 'acker')
   const [envelope] = await framed.envelopes(1)
+  // The hub hands the ack to the store (its own listener, first) when the frame arrives.
+  const acked = once(hub.app.hub, 'ack')
   framed.ack(envelope!.seq!)
-  let series = await metricsWhen((s) => s.get('pusher_store_acked_total') === 1)
+  await acked
+  let series = await metricsSettled()
   assert.equal(envelope!.id, sent.body.id)
   assert.equal(series.get('pusher_store_acked_total'), 1)
   assert.equal(series.get('pusher_store_messages{status="acked"}'), 1)
@@ -135,7 +140,8 @@ test('without a store, /metrics has no store metrics', async () => {
 test('the connect of a user with nothing stored reads only their last seq, no messages', async () => {
   const before = operations(await metrics(hub))
   const client = await connectAs(hub, 'never-sent-to')
-  const after = operations(await metricsWhen((s) => operations(s).last_seq! > before.last_seq!))
+  // The replay's read starts when the hub takes the connection, before the client sees it open.
+  const after = operations(await metricsSettled())
   assert.equal(after.last_seq, before.last_seq! + 1)
   assert.equal(after.open, before.open)
   await client.close()

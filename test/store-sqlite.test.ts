@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { SqliteStore } from '../lib/store-sqlite.js'
+import { timedStore } from '../lib/store-timing.js'
 import { CONTRACT_OPTIONS, storeContract } from './store-contract.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pusher-store-'))
@@ -62,4 +63,21 @@ test('a message whose append resolved survives SIGKILL of the process that store
   assert.equal(message?.data, 'must survive')
   assert.equal(message?.status, 'queued')
   await store.close()
+})
+
+test('the timed store settles once the updates fired without waiting have landed or failed', async () => {
+  const store = timedStore(new SqliteStore({ path: newPath(), ...CONTRACT_OPTIONS }))
+  await store.settled() // nothing in flight: at once
+  const [message] = await store.append([{ uid: 'ivy', data: 'hello', ttlMs: 60_000 }])
+  // What the hub does after a write: mark it delivered, and not wait.
+  void store.markDelivered([message!.id])
+  void store.ack('ivy', message!.seq)
+  await store.settled()
+  assert.equal((await store.get(message!.id))!.status, 'acked')
+
+  // A failed update settles too: a closed database refuses it.
+  await store.close()
+  const refused = store.markDelivered(['gone']).then(() => 'landed', () => 'failed')
+  await store.settled()
+  assert.equal(await refused, 'failed')
 })

@@ -5,7 +5,8 @@
 // 'full'` adds an fsync per commit for surviving a power loss too.
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
-import { asOf, firstSeq, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
+import { OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage } from './store-sqlite-schema.js'
+import { firstSeq, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 export interface SqliteStoreOptions extends StoreOptions {
   /** Path of the database file; ':memory:' for a store that dies with the process. */
@@ -13,75 +14,8 @@ export interface SqliteStoreOptions extends StoreOptions {
   sync?: 'normal' | 'full'
 }
 
-const OPEN = `status IN ('queued', 'delivered')`
 /** Users whose open count (openCounts) and last ack (ackedUpTo) are remembered at most. */
 const USERS_REMEMBERED = 100_000
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS seqs (uid TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS messages (
-  id TEXT PRIMARY KEY,
-  uid TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  status TEXT NOT NULL,
-  delivered_at INTEGER,
-  acked_at INTEGER,
-  expired_at INTEGER,
-  closed_at INTEGER
-);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_user ON messages (uid, seq);
-CREATE INDEX IF NOT EXISTS messages_open_by_expiry ON messages (expires_at) WHERE ${OPEN};
-CREATE INDEX IF NOT EXISTS messages_closed ON messages (closed_at) WHERE closed_at IS NOT NULL;
--- How many messages have each status, kept by triggers in the transaction that changes
--- them: countByStatus() runs at every metrics scrape, and counting the table (even a
--- covering index of it) blocks the event loop for about 250 ms per million messages.
-CREATE TABLE IF NOT EXISTS status_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS count_inserted AFTER INSERT ON messages BEGIN
-  UPDATE status_counts SET n = n + 1 WHERE status = NEW.status;
-END;
-CREATE TRIGGER IF NOT EXISTS count_changed AFTER UPDATE OF status ON messages WHEN OLD.status <> NEW.status BEGIN
-  UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
-  UPDATE status_counts SET n = n + 1 WHERE status = NEW.status;
-END;
-CREATE TRIGGER IF NOT EXISTS count_deleted AFTER DELETE ON messages BEGIN
-  UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
-END;
-`
-
-/** Fills status_counts once, when the table is new (a new file, or one written before it existed). */
-const SEED_COUNTS = `
-INSERT INTO status_counts (status, n)
-  SELECT value, (SELECT COUNT(*) FROM messages WHERE status = value)
-  FROM json_each('["queued", "delivered", "acked", "expired"]')
-  WHERE NOT EXISTS (SELECT 1 FROM status_counts);
-`
-
-interface Row {
-  id: string
-  uid: string
-  seq: number
-  data: string
-  created_at: number
-  expires_at: number
-  status: MessageStatus
-  delivered_at: number | null
-  acked_at: number | null
-  expired_at: number | null
-}
-
-function toMessage(row: Row, now: number): StoredMessage {
-  const message: StoredMessage = {
-    id: row.id, uid: row.uid, seq: row.seq, data: row.data,
-    createdAt: row.created_at, expiresAt: row.expires_at, status: row.status,
-  }
-  if (row.delivered_at !== null) message.deliveredAt = row.delivered_at
-  if (row.acked_at !== null) message.ackedAt = row.acked_at
-  if (row.expired_at !== null) message.expiredAt = row.expired_at
-  return asOf(message, now)
-}
 
 interface PendingDelivered {
   ids: string[]
@@ -205,13 +139,9 @@ export class SqliteStore implements MessageStore {
   }
 
   async sweep(now = Date.now()): Promise<{ expired: number; forgotten: number }> {
-    // Each expired message was open: the remembered counts of its user go down by one,
-    // and every other user's count stays (no recount of every active user after a sweep).
+    // Only the users whose messages expired have their remembered counts lowered.
     const expiredOf = this.statements.expire.all({ now })
-    for (const { uid } of expiredOf) {
-      const open = this.openCounts.get(uid)
-      if (open !== undefined) this.openCounts.set(uid, open - 1)
-    }
+    for (const { uid } of expiredOf) this.closedOpen(uid, 1)
     const expired = expiredOf.length
     const forgotten = this.statements.forget.run(now - this.options.keepClosedMs).changes
     this.stats.expired += expired
@@ -274,10 +204,15 @@ export class SqliteStore implements MessageStore {
     if (this.ackedUpTo.size >= USERS_REMEMBERED && !this.ackedUpTo.has(uid)) this.ackedUpTo.clear()
     // A client may ack past what exists; later messages must still be acknowledgeable.
     this.ackedUpTo.set(uid, Math.min(seq, this.statements.lastSeq.get(uid)?.last ?? 0))
-    const open = this.openCounts.get(uid)
-    if (open !== undefined) this.openCounts.set(uid, open - changes)
+    this.closedOpen(uid, changes)
     this.stats.acked += changes
     return changes
+  }
+
+  /** `count` open messages of `uid` were closed (acknowledged, expired): its remembered count follows. */
+  private closedOpen(uid: string, count: number): void {
+    const open = this.openCounts.get(uid)
+    if (open !== undefined) this.openCounts.set(uid, open - count)
   }
 
   private insert({ uid, data, ttlMs }: NewMessage, now: number): StoredMessage {

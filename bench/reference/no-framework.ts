@@ -25,12 +25,16 @@ const schemas = senderSchemas({ maxUidLength: 256, maxBatchSize: 1000 })
 const sendBody = Compile(schemas.SendBody)
 const broadcastBody = Compile(schemas.BroadcastBody)
 const durations = httpDurationHistogram(new Registry())
-// One series per route and status, looked up once, as the metrics plugin keeps them.
-const series = new Map<string, HistogramSeries>()
+// One series per method, route and status, found without building a key (as the
+// metrics plugin does: its hook closes over the route).
+const series = new Map<string, Map<string, Map<number, HistogramSeries>>>()
 const seriesOf = (method: string, route: string, status: number): HistogramSeries => {
-  const key = `${method} ${route} ${status}`
-  let found = series.get(key)
-  if (found === undefined) series.set(key, (found = durations.labels({ method, route, status_code: status })))
+  let byRoute = series.get(method)
+  if (byRoute === undefined) series.set(method, (byRoute = new Map()))
+  let byStatus = byRoute.get(route)
+  if (byStatus === undefined) byRoute.set(route, (byStatus = new Map()))
+  let found = byStatus.get(status)
+  if (found === undefined) byStatus.set(status, (found = durations.labels({ method, route, status_code: status })))
   return found
 }
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
+import { Arrivals } from './lib/arrivals.js'
 import { type BenchClient, openClients } from './lib/clients.js'
 import { preciseCpuMicros } from './lib/proc.js'
 import type { Interleaved } from './lib/report.js'
@@ -49,17 +50,9 @@ interface Target {
   clients: BenchClient[]
 }
 
-let received = 0
-let expected = 0
-let wake: (() => void) | undefined
-const onMessage = () => {
-  if (++received === expected && wake) wake()
-}
-const deliveries = (count: number): Promise<void> => {
-  expected += count
-  if (received >= expected) return Promise.resolve()
-  return new Promise((resolve) => { wake = resolve })
-}
+const arrivals = new Arrivals()
+const onMessage = () => arrivals.count()
+const deliveries = (count: number): Promise<void> => arrivals.expect(count)
 
 const sign = createSigner({ key: args.secret!, algorithm: 'HS256' })
 const tokens = Array.from({ length: connections }, (_, i) => sign({ uid: `u${i}` }))

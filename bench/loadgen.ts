@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { Redis } from 'ioredis'
 import { Pool } from 'undici'
+import { Arrivals } from './lib/arrivals.js'
 import { type BenchClient, leadingNumber, openClients, type Protocol } from './lib/clients.js'
 import { cpuMicros, rssKb, stolenMs } from './lib/proc.js'
 import { summarize } from './lib/stats.js'
@@ -62,9 +63,7 @@ const padding = 'x'.repeat(PAYLOAD)
 const payload = (seq: number) => `${seq}-${padding}`.slice(0, PAYLOAD)
 
 // --- receiving: one handler for every client, switched by phase -------------------
-let received = 0
-let expected = 0
-let wake: (() => void) | undefined
+const arrivals = new Arrivals()
 let sentAt = new Float64Array(0)
 let latency = new Float64Array(0)
 let timing = false
@@ -75,14 +74,10 @@ function onMessage(data: Buffer | string): void {
     const seq = leadingNumber(data)
     latency[seq] = now - sentAt[seq]!
   }
-  if (++received === expected && wake) wake()
+  arrivals.count()
 }
 
-function deliveries(count: number): Promise<void> {
-  expected += count
-  if (received >= expected) return Promise.resolve()
-  return new Promise((resolve) => { wake = resolve })
-}
+const deliveries = (count: number): Promise<void> => arrivals.expect(count)
 
 async function post(path: string, body: string, json = false): Promise<void> {
   const response = await pool.request({ method: 'POST', path, headers: json ? jsonHeaders : headers, body })

@@ -11,8 +11,8 @@ import { once } from 'node:events'
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { summarizeProfile } from './lib/cpuprofile.js'
-import { log, pinned, root, runLoadgen, waitForPort } from './lib/harness.js'
-import { prepare, servers } from './lib/servers.js'
+import { log, root, runLoadgen } from './lib/harness.js'
+import { prepare, servers, startServer, stopServer } from './lib/servers.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -35,17 +35,15 @@ const port = 9300
 // --cpu-prof writes the profile when the process exits normally; SIGINT makes it exit so.
 // (Double quotes inside: pinned() single-quotes every argument for bash.)
 const exitOnInterrupt = 'data:text/javascript,process.once("SIGINT",()=>process.exit(0))'
-const server = pinned(0, [process.execPath, '--import', exitOnInterrupt, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...spec.command],
-  { ...spec.env, PORT: String(port) }, 'inherit')
+const server = await startServer(spec, port, ['--import', exitOnInterrupt, '--cpu-prof', `--cpu-prof-dir=${dir}`])
 try {
-  await waitForPort(port, server)
   // Twice the usual load (five times the handshakes), so that the phase outweighs the
   // server's startup in the profile.
   const load = ['--unicast', '40000', '--batch-calls', '400', '--broadcasts', '100', ...(phase === 'handshakes' ? ['--connections', '10000'] : [])]
   await runLoadgen(['--url', `http://127.0.0.1:${port}`, '--pid', String(server.pid), '--phases', phase === 'handshakes' ? '' : phase,
-    ...load, ...spec.load, ...(phase === 'batch' ? ['--batch'] : [])])
+    ...load, ...spec.load])
 } catch (error) {
-  server.kill('SIGKILL')
+  await stopServer(server)
   throw error
 }
 server.kill('SIGINT')

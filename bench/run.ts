@@ -12,8 +12,9 @@
 // this VM where whole runs drift; the references show where unicast's cost goes.
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
-import { log, machine, pinned, resultsBlock, runGenerator, runLoadgen, sh, waitForPort, writeSection } from './lib/harness.js'
-import { API_KEY, prepare, servers } from './lib/servers.js'
+import type { ChildProcess } from 'node:child_process'
+import { log, machine, resultsBlock, runGenerator, runLoadgen, sh, writeSection } from './lib/harness.js'
+import { API_KEY, prepare, servers, startServer, stopServer } from './lib/servers.js'
 import { formatInterleaved, formatTable, type Interleaved, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
@@ -41,14 +42,12 @@ const INTERLEAVED = ['floor', 'noframework', 'fastify', 'pusher']
 
 async function runOnce(key: string, port: number): Promise<RunResult> {
   const spec = servers[key]!
-  const server = pinned(0, [process.execPath, ...spec.command], { ...spec.env, PORT: String(port) }, 'inherit')
+  const server = await startServer(spec, port)
   try {
-    await waitForPort(port, server)
     return await runLoadgen<RunResult>(['--url', `http://127.0.0.1:${port}`, '--pid', String(server.pid),
       '--scale', String(scaleTarget), ...loadArgs, ...spec.load])
   } finally {
-    server.kill('SIGKILL')
-    await once(server, 'exit').catch(() => {})
+    await stopServer(server)
   }
 }
 
@@ -67,20 +66,18 @@ for (let repeat = 0; repeat < repeats; repeat++) {
 
 /** Starts every server of the interleaved part at once and runs bench/interleaved.ts across them. */
 async function runInterleaved(rounds: number): Promise<Interleaved> {
-  const started = INTERLEAVED.map((key, index) => {
-    const spec = servers[key]!
-    const port = 9200 + index
-    return { key, port, process: pinned(0, [process.execPath, ...spec.command], { ...spec.env, PORT: String(port) }, 'inherit') }
-  })
+  const started: Array<{ key: string; port: number; process: ChildProcess }> = []
   try {
-    for (const { port, process: server } of started) await waitForPort(port, server)
+    for (const [index, key] of INTERLEAVED.entries()) {
+      const port = 9200 + index
+      started.push({ key, port, process: await startServer(servers[key]!, port) })
+    }
     return await runGenerator<Interleaved>('bench/interleaved.ts', [
       ...started.flatMap(({ key, port, process: server }) => ['--target', `${key}=http://127.0.0.1:${port}=${server.pid}`]),
       '--api-key', API_KEY, '--rounds', String(rounds), '--batch', 'pusher', ...(args.quick ? ['--slice', '3000'] : []),
     ])
   } finally {
-    for (const { process: server } of started) server.kill('SIGKILL')
-    await Promise.all(started.map(({ process: server }) => once(server, 'exit').catch(() => {})))
+    await Promise.all(started.map(({ process: server }) => stopServer(server)))
   }
 }
 

@@ -2,6 +2,7 @@
 // shared, so any node delivers a user's queue; a node that dies loses nothing a sender
 // was told is kept.
 import assert from 'node:assert/strict'
+import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { after, before, describe, test } from 'node:test'
 import { type ClusterNode, dropPrefix, REDIS_URL, redisReachable, settle, startNode, testPrefix } from './cluster-helpers.js'
@@ -79,13 +80,27 @@ describe('framed clients across nodes: two senders', { skip }, () => {
   })
 })
 
+/**
+ * Runs `body` with two nodes of one fresh cluster: `survivor` in this process and `doomed`
+ * in a child process the test may SIGKILL (its lease lapses after 1 s). Both go at the end.
+ */
+async function withDoomedNode(body: (survivor: TestHub, doomed: TestHub, child: ChildProcess) => Promise<void>): Promise<void> {
+  const prefix = testPrefix()
+  const survivor = await startNode(prefix, 'survivor')
+  const { child, hub: doomed } = await startHubProcess(
+    { REDIS_URL, PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: 'doomed', PUSHER_LEASE_TTL_MS: '1000' }, /joined the cluster/)
+  try {
+    await body(survivor, doomed, child)
+  } finally {
+    child.kill('SIGKILL')
+    await survivor.app.close()
+    await dropPrefix(prefix)
+  }
+}
+
 describe('a node killed with SIGKILL', { skip }, () => {
   test('a message answered 202 by a node killed right after is delivered by another node', { timeout: 60_000 }, async () => {
-    const prefix = testPrefix()
-    const survivor = await startNode(prefix, 'survivor')
-    const { child, hub: doomed } = await startHubProcess(
-      { REDIS_URL, PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: 'doomed', PUSHER_LEASE_TTL_MS: '1000' }, /joined the cluster/)
-    try {
+    await withDoomedNode(async (survivor, doomed, child) => {
       const response = await post(doomed, '/send', { uid: 'traveller', message: 'answered, then the node died', ttl: 60 })
       assert.equal(response.status, 202)
       child.kill('SIGKILL')
@@ -94,19 +109,11 @@ describe('a node killed with SIGKILL', { skip }, () => {
       const [envelope] = await client.envelopes(1)
       assert.deepEqual([envelope!.id, envelope!.data], [response.body.id, 'answered, then the node died'])
       await client.close()
-    } finally {
-      child.kill('SIGKILL')
-      await survivor.app.close()
-      await dropPrefix(prefix)
-    }
+    })
   })
 
   test('messages written to a user on a node that dies before the ack are delivered again by the node that takes the user over', { timeout: 60_000 }, async () => {
-    const prefix = testPrefix()
-    const survivor = await startNode(prefix, 'takes-over')
-    const { child, hub: doomed } = await startHubProcess(
-      { REDIS_URL, PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: 'doomed', PUSHER_LEASE_TTL_MS: '1000' }, /joined the cluster/)
-    try {
+    await withDoomedNode(async (survivor, doomed, child) => {
       const first = await connectFramed(doomed, 'mover')
       const sent = [await post(doomed, '/send', { uid: 'mover', message: 'acked', ttl: 60 })]
       const [acked] = await first.envelopes(1)
@@ -125,10 +132,6 @@ describe('a node killed with SIGKILL', { skip }, () => {
       const [again] = await second.envelopes(1)
       assert.deepEqual([again!.id, again!.data], [sent[1]!.body.id, 'written, not acked'])
       await second.close()
-    } finally {
-      child.kill('SIGKILL')
-      await survivor.app.close()
-      await dropPrefix(prefix)
-    }
+    })
   })
 })

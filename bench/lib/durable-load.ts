@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
+import { Arrivals } from './arrivals.js'
 import { type BenchClient, leadingNumber, openClients, opened } from './clients.js'
 import { cpuMicros } from './proc.js'
 import { type LatencySummary, summarize } from './stats.js'
@@ -59,23 +60,17 @@ const payload = (seq: number) => `${seq}-${padding}`.slice(0, PAYLOAD)
 const ttlField = `&ttl=${args.ttl}`
 
 // --- receiving ----------------------------------------------------------------------
-let received = 0
-let expected = 0
-let wake: (() => void) | undefined
+const arrivals = new Arrivals()
 let sentAt = new Float64Array(0)
 let receiveLatency = new Float64Array(0)
 
 function onMessage(data: Buffer | string): void {
   const seq = leadingNumber(data)
   receiveLatency[seq] = performance.now() - sentAt[seq]!
-  if (++received === expected && wake) wake()
+  arrivals.count()
 }
 
-function deliveries(count: number): Promise<void> {
-  expected += count
-  if (received >= expected) return Promise.resolve()
-  return new Promise((resolve) => { wake = resolve })
-}
+const deliveries = (count: number): Promise<void> => arrivals.expect(count)
 
 // --- sending ------------------------------------------------------------------------
 interface Kind {
@@ -117,7 +112,7 @@ async function send(kind: Kind, count: number): Promise<void> {
   }
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${kind.name}: not done after ${PHASE_TIMEOUT_MS / 1000} s (${received}/${expected} received)`)), PHASE_TIMEOUT_MS)
+    timer = setTimeout(() => reject(new Error(`${kind.name}: not done after ${PHASE_TIMEOUT_MS / 1000} s (${arrivals.received}/${arrivals.expected} received)`)), PHASE_TIMEOUT_MS)
   })
   try {
     await Promise.race([(async () => { await Promise.all(Array.from({ length: CONCURRENCY }, worker)); await arrived })(), timeout])

@@ -1,7 +1,9 @@
 // The servers the benchmarks run, and getting them ready: the reference hubs of
 // ../shared/bench installed, fastify-pusher and our own reference servers built.
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { log, root, sh } from './harness.js'
+import { log, pinned, root, sh, waitForPort } from './harness.js'
 
 const peerSource = process.env.PEER_HUBS ?? `${root}../shared/bench`
 const peerDir = '/tmp/peer-hubs'
@@ -39,6 +41,24 @@ export const servers: Record<string, ServerSpec> = {
     env: { PUSHER_API_KEY: API_KEY },
     load: ['--api-key', API_KEY],
   },
+}
+
+/** Starts `spec` on core 0 listening on `port` (`nodeFlags` go to node first); resolves once it listens. */
+export async function startServer(spec: ServerSpec, port: number, nodeFlags: string[] = []): Promise<ChildProcess> {
+  const server = pinned(0, [process.execPath, ...nodeFlags, ...spec.command], { ...spec.env, PORT: String(port) }, 'inherit')
+  try {
+    await waitForPort(port, server)
+  } catch (error) {
+    await stopServer(server)
+    throw error
+  }
+  return server
+}
+
+/** Kills a server outright and waits until it is gone. */
+export async function stopServer(server: ChildProcess): Promise<void> {
+  server.kill('SIGKILL')
+  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit').catch(() => {})
 }
 
 export function prepare(): void {

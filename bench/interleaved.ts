@@ -2,15 +2,18 @@
 // (all pinned to one core, each idle while another is measured), in short slices taken
 // in turn, so that every server is measured under the same machine conditions within
 // seconds of the others. bench/run.ts runs it after the main runs: this VM drifts
-// between fast and slow periods lasting minutes, which moves whole runs measured one
-// after the other by up to 2×, while a ratio taken within one round of slices holds.
+// between fast and slow periods lasting seconds to minutes, which moves whole runs
+// measured one after the other by up to 2x, while a ratio taken within one round holds.
 //
 //   node --import tsx bench/interleaved.ts --target floor=http://127.0.0.1:9200=1234 --target ... [--api-key K] [--batch pusher]
 //
-// Each round, every server takes a slice of unicast sends and a slice of handshakes (new
-// connections with tokens never seen); the server named by --batch also takes a slice of
-// POST /send/batch calls (100 messages each). Prints
-// {"unicast": {"<name>": [µs per message, one per round]}, "handshake": {...}, "batch": {...}}.
+// A round measures each figure in turn, and each figure in sub-slices that go round the
+// servers several times (--passes), so that the slices a ratio compares lie a fraction
+// of a second apart and a slow spell falls on every server alike. Unicast: sends to
+// random connected users. Handshakes: new connections with tokens never seen. The
+// server named by --batch also takes POST /send/batch calls (100 messages each), each
+// sub-slice right after its own unicast one: the batch target is a ratio to the floor's
+// unicast. Prints {"unicast": {"<name>": [µs per message, one per round]}, "handshake": {...}, "batch": {...}}.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
@@ -28,10 +31,12 @@ const { values: args } = parseArgs({
     secret: { type: 'string', default: 'secret' },
     // As many as the main runs' loadgen holds, so that both spread sends over as many users.
     connections: { type: 'string', default: '2000' },
-    // Messages per slice (unicast and batch), and handshakes per slice: each some tenths
-    // of a second of the server's CPU, read at nanosecond resolution (preciseCpuMicros).
+    // Per server and round: unicast messages (twice as many batch messages) and
+    // handshakes, split over --passes sub-slices of some hundredths of a second of the
+    // server's CPU each, read at nanosecond resolution (preciseCpuMicros).
     slice: { type: 'string', default: '10000' },
     'handshake-slice': { type: 'string', default: '2000' },
+    passes: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '20' },
     batch: { type: 'string' },
   },
@@ -40,6 +45,7 @@ const connections = Number(args.connections)
 const slice = Number(args.slice)
 const handshakeSlice = Number(args['handshake-slice'])
 const rounds = Number(args.rounds)
+const passes = Number(args.passes)
 const log = (message: string) => process.stderr.write(`[interleaved] ${message}\n`)
 
 interface Target {
@@ -99,8 +105,8 @@ async function batches(target: Target, count: number): Promise<void> {
 
 let handshakeRound = 0
 /**
- * A round's handshake slice: each call opens `count` connections to a target with the
- * same tokens, which no server has seen before, and gives back what closes them.
+ * A handshake slice: each call opens `count` connections to a target with the same
+ * tokens, which no server has seen before, and gives back what closes them.
  */
 function handshakes(count: number): (target: Target) => Promise<() => void> {
   // Signed before the measurement starts: the generator's signing is not the server's CPU.
@@ -114,7 +120,9 @@ function handshakes(count: number): (target: Target) => Promise<() => void> {
 
 /** What `target` spent on `work`, after it has settled; `work` may return a clean-up, run after the reading. */
 async function cpuOf(target: Target, work: (target: Target) => Promise<unknown>): Promise<number> {
-  await sleep(200)
+  // Long enough for the server to finish what the last slice left it (closing the
+  // handshake slice's connections), short enough to keep the slices close together.
+  await sleep(100)
   const before = preciseCpuMicros(target.pid)
   const cleanUp = await work(target)
   const spent = preciseCpuMicros(target.pid) - before
@@ -128,17 +136,44 @@ for (const target of targets) {
   if (target.name === args.batch) await batches(target, 2 * slice)
   ;(await handshakes(handshakeSlice)(target))()
 }
-const figures: Interleaved = { unicast: {}, handshake: {}, batch: {} }
-const record = (figure: keyof Interleaved, name: string, value: number) => (figures[figure][name] ??= []).push(value)
-for (let round = 0; round < rounds; round++) {
-  const openSlice = handshakes(handshakeSlice)
-  // Each round starts with another server, so none is always measured first.
-  for (let i = 0; i < targets.length; i++) {
-    const target = targets[(round + i) % targets.length]!
-    record('unicast', target.name, (await cpuOf(target, (t) => unicast(t, slice))) / slice)
-    record('handshake', target.name, (await cpuOf(target, openSlice)) / handshakeSlice)
-    if (target.name === args.batch) record('batch', target.name, (await cpuOf(target, (t) => batches(t, 2 * slice))) / (2 * slice))
+
+/** Visits every server --passes times, each pass starting with the round's own first server, so that none is always measured first. */
+async function eachPass(round: number, visit: (target: Target, pass: number) => Promise<void>): Promise<void> {
+  for (let pass = 0; pass < passes; pass++) {
+    for (let i = 0; i < targets.length; i++) await visit(targets[(round + i) % targets.length]!, pass)
   }
+}
+
+/** CPU microseconds per server, summed over a round's sub-slices. */
+class Tally extends Map<Target, number> {
+  add(target: Target, micros: number): void {
+    this.set(target, (this.get(target) ?? 0) + micros)
+  }
+}
+
+const figures: Interleaved = { unicast: {}, handshake: {}, batch: {} }
+const record = (figure: keyof Interleaved, tally: Tally, units: number) => {
+  for (const [target, micros] of tally) (figures[figure][target.name] ??= []).push(micros / units)
+}
+const unicastPass = Math.round(slice / passes)
+const batchPass = 100 * Math.round((2 * slice) / passes / 100)
+const handshakePass = Math.round(handshakeSlice / passes)
+for (let round = 0; round < rounds; round++) {
+  // The batch sub-slices go between the servers' unicast sub-slices: the batch figure is
+  // a ratio to the floor's unicast, so the two are taken as close together as the rest.
+  const unicastCpu = new Tally()
+  const batchCpu = new Tally()
+  await eachPass(round, async (target) => {
+    unicastCpu.add(target, await cpuOf(target, (t) => unicast(t, unicastPass)))
+    if (target.name === args.batch) batchCpu.add(target, await cpuOf(target, (t) => batches(t, batchPass)))
+  })
+  // Each pass signs tokens of its own, which no server has seen.
+  const handshakeCpu = new Tally()
+  const handshakeSlices = Array.from({ length: passes }, () => handshakes(handshakePass))
+  await eachPass(round, async (target, pass) => handshakeCpu.add(target, await cpuOf(target, handshakeSlices[pass]!)))
+  record('unicast', unicastCpu, passes * unicastPass)
+  record('batch', batchCpu, passes * batchPass)
+  record('handshake', handshakeCpu, passes * handshakePass)
   log(`round ${round + 1}/${rounds}`)
 }
 for (const target of targets) {

@@ -31,6 +31,14 @@ export interface ResolvedJwt {
   /** The key @fastify/jwt verifies with: the secret, or the public key. */
   key: string | Buffer
   algorithms: JwtAlgorithm[]
+  /**
+   * Keep verified tokens, so that a token seen again costs a lookup instead of a
+   * signature check. Only for public keys: fast-jwt keys its cache on a SHA-256 of the
+   * token, taken twice for a token it has not seen, which costs more than checking an
+   * HMAC signature outright (bench/RESULTS.md). An RSA or ECDSA check costs several times
+   * that, so a client reconnecting with the same token is worth caching there.
+   */
+  cacheVerified: boolean
   issuer?: string
   audience?: string
 }
@@ -60,14 +68,14 @@ export function resolveJwt(options: JwtOptions, env: JwtEnv, warnings: string[])
     const pinned = algorithms.length > 0 ? algorithms : ['HS256' as const]
     // A shared secret must never verify an asymmetric algorithm: that is the RS/HS confusion attack.
     if (pinned.some((a) => !a.startsWith('HS'))) fail('a JWT secret can only verify HS256/HS384/HS512; use a public key for other algorithms')
-    return { key: secret, algorithms: pinned, ...claims }
+    return { key: secret, algorithms: pinned, cacheVerified: false, ...claims }
   }
   if (publicKey !== undefined) {
     const implied = algorithmsForKey(publicKey)
     const pinned = algorithms.length > 0 ? algorithms : implied.slice(0, 1)
     const wrong = pinned.find((a) => !implied.includes(a))
     if (wrong !== undefined) fail(`JWT algorithm ${wrong} does not fit the public key (it allows ${implied.join(', ')})`)
-    return { key: publicKey, algorithms: pinned, ...claims }
+    return { key: publicKey, algorithms: pinned, cacheVerified: true, ...claims }
   }
   return undefined
 }

@@ -155,7 +155,7 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
           'or give an authenticator; for a local try-out set PUSHER_DEV=true')
       }
       generated.jwtSecret = randomBytes(32).toString('base64url')
-      jwt = { key: generated.jwtSecret, algorithms: ['HS256'] }
+      jwt = { key: generated.jwtSecret, algorithms: ['HS256'], cacheVerified: false }
     }
   }
 

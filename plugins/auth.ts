@@ -158,9 +158,7 @@ function jwtOptions(jwt: ResolvedJwt) {
     secret: typeof jwt.key === 'string' && jwt.algorithms.every((a) => a.startsWith('HS')) ? jwt.key : { public: jwt.key },
     verify: {
       algorithms: jwt.algorithms,
-      // Verified tokens are cached (as the floor does), so a reconnect storm with the
-      // same tokens costs one signature check per token, not per connection.
-      cache: true,
+      cache: jwt.cacheVerified,
       ...(jwt.issuer !== undefined && { allowedIss: jwt.issuer }),
       ...(jwt.audience !== undefined && { allowedAud: jwt.audience }),
     },

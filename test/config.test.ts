@@ -52,6 +52,13 @@ test('algorithms are pinned: no "none", no asymmetric algorithm with a shared se
   assert.throws(() => resolveConfig({ ...base, jwt: { secret, publicKey: rsa } }, false), refused(/not both/))
 })
 
+test('verified tokens are kept only for public keys, where a signature check costs more than the cache\'s hashing', () => {
+  const base = { apiKeys: [key], env: {} }
+  assert.equal(resolveConfig({ ...base, jwt: { secret } }, false).jwt?.cacheVerified, false)
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  assert.equal(resolveConfig({ ...base, jwt: { publicKey: ec } }, false).jwt?.cacheVerified, true)
+})
+
 test('development mode generates what is missing, says so, and is refused in production', () => {
   const dev = resolveConfig({ env: { PUSHER_DEV: 'true' } }, false)
   assert.equal(dev.dev, true)

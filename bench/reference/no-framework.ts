@@ -17,7 +17,8 @@ import type { HistogramSeries } from '../../lib/histogram.js'
 import { httpDurationHistogram } from '../../lib/metrics.js'
 import { senderSchemas } from '../../routes/schemas.js'
 
-const verify = createVerifier({ key: process.env.JWT_SECRET ?? 'secret', algorithms: ['HS256'], cache: true })
+// No cache, as fastify-pusher verifies HMAC tokens (lib/config-jwt.ts: cacheVerified).
+const verify = createVerifier({ key: process.env.JWT_SECRET ?? 'secret', algorithms: ['HS256'], cache: false })
 const apiKey = Buffer.from(`Bearer ${process.env.PUSHER_API_KEY ?? ''}`)
 const maxMessageBytes = 64 * 1024
 const hub = new Hub({ maxBufferedBytes: 1 << 20, heartbeatIntervalMs: 30_000, heartbeatTimeoutMs: 10_000 })

@@ -5,13 +5,13 @@
 // between fast and slow periods lasting seconds to minutes, which moves whole runs
 // measured one after the other by up to 2x, while a ratio taken within one round holds.
 //
-//   node --import tsx bench/interleaved.ts --target floor=http://127.0.0.1:9200=1234 --target ... [--api-key K] [--batch pusher]
+//   node --import tsx bench/interleaved.ts --target floor=http://127.0.0.1:9200=1234 --target ... [--api-key K] [--batch pusher ...]
 //
 // A round measures each figure in turn, and each figure in sub-slices that go round the
 // servers several times (--passes), so that the slices a ratio compares lie a fraction
 // of a second apart and a slow spell falls on every server alike. Unicast: sends to
 // random connected users. Handshakes: new connections with tokens never seen. The
-// server named by --batch also takes POST /send/batch calls (100 messages each), each
+// servers named by --batch also take POST /send/batch calls (100 messages each), each
 // sub-slice right after its own unicast one: the batch target is a ratio to the floor's
 // unicast. Prints {"unicast": {"<name>": [µs per message, one per round]}, "handshake": {...}, "batch": {...}}.
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -38,7 +38,8 @@ const { values: args } = parseArgs({
     'handshake-slice': { type: 'string', default: '2000' },
     passes: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '20' },
-    batch: { type: 'string' },
+    // Servers that also take batch slices (they need POST /send/batch).
+    batch: { type: 'string', multiple: true, default: [] },
   },
 })
 const connections = Number(args.connections)
@@ -133,7 +134,7 @@ async function cpuOf(target: Target, work: (target: Target) => Promise<unknown>)
 // Two unmeasured slices each first: cold code on either side is not measured.
 for (const target of targets) {
   await unicast(target, 2 * slice)
-  if (target.name === args.batch) await batches(target, 2 * slice)
+  if (args.batch!.includes(target.name)) await batches(target, 2 * slice)
   ;(await handshakes(handshakeSlice)(target))()
 }
 
@@ -165,7 +166,7 @@ for (let round = 0; round < rounds; round++) {
   const batchCpu = new Tally()
   await eachPass(round, async (target) => {
     unicastCpu.add(target, await cpuOf(target, (t) => unicast(t, unicastPass)))
-    if (target.name === args.batch) batchCpu.add(target, await cpuOf(target, (t) => batches(t, batchPass)))
+    if (args.batch!.includes(target.name)) batchCpu.add(target, await cpuOf(target, (t) => batches(t, batchPass)))
   })
   // Each pass signs tokens of its own, which no server has seen.
   const handshakeCpu = new Tally()

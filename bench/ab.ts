@@ -1,0 +1,64 @@
+// `npm run bench:ab`: does a change make fastify-pusher faster? The working tree and a
+// base revision run side by side with the floor, through the interleaved part
+// (bench/interleaved.ts), so that both are measured under the same machine conditions
+// within seconds of each other. On this VM, whose speed drifts by up to 2x between
+// periods, two runs made one after the other cannot show a change of a few percent.
+//
+//   npm run bench:ab -- [--base HEAD] [--rounds 6]
+//
+// The base is checked out and built in a git worktree under /tmp. Prints the interleaved
+// table for the floor, the base and the working tree, then the working tree's figures
+// divided by the base's, round by round (median and range).
+import { existsSync, symlinkSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { log, root, runGenerator, sh } from './lib/harness.js'
+import { formatInterleaved, type Interleaved } from './lib/report.js'
+import { API_KEY, prepare, servers, startServer, stopServer } from './lib/servers.js'
+import { median } from './lib/stats.js'
+
+const { values: args } = parseArgs({ options: { base: { type: 'string', default: 'HEAD' }, rounds: { type: 'string', default: '6' } } })
+const baseDir = '/tmp/fastify-pusher-ab-base'
+
+prepare()
+const revision = sh(`git rev-parse --short ${args.base}`)
+log(`building the base, ${args.base} (${revision}), in ${baseDir}`)
+sh(`git worktree remove --force ${baseDir} 2>/dev/null; rm -rf ${baseDir}; git worktree prune; git worktree add --detach ${baseDir} ${revision}`)
+if (!existsSync(`${baseDir}/node_modules`)) symlinkSync(`${root}node_modules`, `${baseDir}/node_modules`)
+sh(`cd ${baseDir} && npx tsc -p tsconfig.build.json`)
+
+const pusher = servers.pusher!
+const specs = {
+  floor: servers.floor!,
+  base: { ...pusher, command: [`${baseDir}/node_modules/fastify-cli/cli.js`, 'start', '--options', '-l', 'warn', `${baseDir}/dist/app.js`] },
+  current: pusher,
+}
+const started: Array<{ key: string; url: string; pid: number; stop: () => Promise<void> }> = []
+let figures: Interleaved
+try {
+  for (const [index, [key, spec]] of Object.entries(specs).entries()) {
+    const port = 9400 + index
+    const server = await startServer(spec, port)
+    started.push({ key, url: `http://127.0.0.1:${port}`, pid: server.pid!, stop: () => stopServer(server) })
+  }
+  figures = await runGenerator<Interleaved>('bench/interleaved.ts', [
+    ...started.flatMap(({ key, url, pid }) => ['--target', `${key}=${url}=${pid}`]),
+    '--api-key', API_KEY, '--rounds', args.rounds!, '--batch', 'base', '--batch', 'current',
+  ])
+} finally {
+  await Promise.all(started.map(({ stop }) => stop()))
+  sh(`git worktree remove --force ${baseDir}`)
+}
+
+const names = { floor: servers.floor!.name, base: `fastify-pusher at ${revision}`, current: 'fastify-pusher, working tree' }
+const changes = (['unicast', 'handshake', 'batch'] as const).map((figure) => {
+  const ratios = figures[figure].current!.map((value, round) => value / figures[figure].base![round]!)
+  return `| ${figure} | ${median(ratios).toFixed(3)}× | ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)} |`
+})
+process.stdout.write([
+  formatInterleaved(figures, Object.keys(specs), names),
+  '',
+  `| working tree ÷ ${revision}, CPU per unit | median of ${args.rounds} rounds | range |`,
+  '| --- | --- | --- |',
+  ...changes,
+  '',
+].join('\n'))

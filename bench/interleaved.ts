@@ -13,13 +13,16 @@
 // random connected users. Handshakes: new connections with tokens never seen. The
 // servers named by --batch also take POST /send/batch calls (100 messages each), each
 // sub-slice right after its own unicast one: the batch target is a ratio to the floor's
-// unicast. Prints {"unicast": {"<name>": [µs per message, one per round]}, "handshake": {...}, "batch": {...}}.
+// unicast. Last, each server in turn takes --paced-slice sends at a fixed rate (2,000/s),
+// timed send to receive. Prints {"unicast": {"<name>": [µs per message, one per round]},
+// "handshake": {...}, "batch": {...}, "pacedP50": {"<name>": [ms, one per round]}, "pacedP99": {...}}.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import { Arrivals } from './lib/arrivals.js'
 import { type BenchClient, openClients } from './lib/clients.js'
+import { LatencyProbe, numberedPayload, sendPaced } from './lib/latency.js'
 import { preciseCpuMicros } from './lib/proc.js'
 import type { Interleaved } from './lib/report.js'
 
@@ -37,6 +40,9 @@ const { values: args } = parseArgs({
     slice: { type: 'string', default: '10000' },
     'handshake-slice': { type: 'string', default: '2000' },
     passes: { type: 'string', default: '5' },
+    // Per server and round: messages sent at a fixed rate, timed send to receive.
+    'paced-rate': { type: 'string', default: '2000' },
+    'paced-slice': { type: 'string', default: '2500' },
     rounds: { type: 'string', default: '20' },
     // Servers that also take batch slices (they need POST /send/batch).
     batch: { type: 'string', multiple: true, default: [] },
@@ -47,6 +53,8 @@ const slice = Number(args.slice)
 const handshakeSlice = Number(args['handshake-slice'])
 const rounds = Number(args.rounds)
 const passes = Number(args.passes)
+const pacedRate = Number(args['paced-rate'])
+const pacedSlice = Number(args['paced-slice'])
 const log = (message: string) => process.stderr.write(`[interleaved] ${message}\n`)
 
 interface Target {
@@ -58,7 +66,11 @@ interface Target {
 }
 
 const arrivals = new Arrivals()
-const onMessage = () => arrivals.count()
+const probe = new LatencyProbe()
+const onMessage = (data: Buffer | string) => {
+  probe.arrived(data)
+  arrivals.count()
+}
 const deliveries = (count: number): Promise<void> => arrivals.expect(count)
 
 const sign = createSigner({ key: args.secret!, algorithm: 'HS256' })
@@ -104,6 +116,24 @@ async function batches(target: Target, count: number): Promise<void> {
   await arrived
 }
 
+/**
+ * Sends `count` messages to random users of `target` at --paced-rate, well under what
+ * saturates any of the servers, timed send to receive: p50 and p99 in ms.
+ */
+async function paced(target: Target, count: number): Promise<{ p50: number; p99: number }> {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  await sleep(100)
+  probe.start(count)
+  const arrived = deliveries(count)
+  await sendPaced(pacedRate, count, (seq) => {
+    probe.sent(seq)
+    const body = `uid=u${Math.floor(Math.random() * connections)}&message=${numberedPayload(seq, message.length)}`
+    target.pool.request({ method: 'POST', path: '/send', headers, body }).then((response) => response.body.dump(), (error) => log(String(error)))
+  })
+  await arrived
+  return probe.stop()
+}
+
 let handshakeRound = 0
 /**
  * A handshake slice: each call opens `count` connections to a target with the same
@@ -138,10 +168,13 @@ for (const target of targets) {
   ;(await handshakes(handshakeSlice)(target))()
 }
 
-/** Visits every server --passes times, each pass starting with the round's own first server, so that none is always measured first. */
+/** The servers in this round's order: each round starts with another, so that none is always measured first. */
+const inRoundOrder = (round: number): Target[] => targets.map((_, i) => targets[(round + i) % targets.length]!)
+
+/** Visits every server --passes times, in the round's order. */
 async function eachPass(round: number, visit: (target: Target, pass: number) => Promise<void>): Promise<void> {
   for (let pass = 0; pass < passes; pass++) {
-    for (let i = 0; i < targets.length; i++) await visit(targets[(round + i) % targets.length]!, pass)
+    for (const target of inRoundOrder(round)) await visit(target, pass)
   }
 }
 
@@ -152,7 +185,7 @@ class Tally extends Map<Target, number> {
   }
 }
 
-const figures: Interleaved = { unicast: {}, handshake: {}, batch: {} }
+const figures: Interleaved = { unicast: {}, handshake: {}, batch: {}, pacedP50: {}, pacedP99: {} }
 const record = (figure: keyof Interleaved, tally: Tally, units: number) => {
   for (const [target, micros] of tally) (figures[figure][target.name] ??= []).push(micros / units)
 }
@@ -175,6 +208,12 @@ for (let round = 0; round < rounds; round++) {
   record('unicast', unicastCpu, passes * unicastPass)
   record('batch', batchCpu, passes * batchPass)
   record('handshake', handshakeCpu, passes * handshakePass)
+  // Latency last, in one slice per server: percentiles want every sample of a round.
+  for (const target of inRoundOrder(round)) {
+    const { p50, p99 } = await paced(target, pacedSlice)
+    ;(figures.pacedP50[target.name] ??= []).push(p50)
+    ;(figures.pacedP99[target.name] ??= []).push(p99)
+  }
   log(`round ${round + 1}/${rounds}`)
 }
 for (const target of targets) {

@@ -14,9 +14,9 @@ import { createSigner } from 'fast-jwt'
 import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { Arrivals } from './lib/arrivals.js'
-import { type BenchClient, leadingNumber, openClients, type Protocol } from './lib/clients.js'
+import { type BenchClient, openClients, type Protocol } from './lib/clients.js'
+import { LatencyProbe, numberedPayload, sendPaced } from './lib/latency.js'
 import { cpuMicros, rssKb, stolenMs } from './lib/proc.js'
-import { summarize } from './lib/stats.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -59,21 +59,14 @@ const pool = new Pool(base, { connections: 32, pipelining: 1 })
 const FORM = 'application/x-www-form-urlencoded'
 const headers = { 'content-type': FORM, authorization: `Bearer ${args['api-key']}` }
 const jsonHeaders = { 'content-type': 'application/json', authorization: `Bearer ${args['api-key']}` }
-const padding = 'x'.repeat(PAYLOAD)
-const payload = (seq: number) => `${seq}-${padding}`.slice(0, PAYLOAD)
+const payload = (seq: number) => numberedPayload(seq, PAYLOAD)
 
 // --- receiving: one handler for every client, switched by phase -------------------
 const arrivals = new Arrivals()
-let sentAt = new Float64Array(0)
-let latency = new Float64Array(0)
-let timing = false
+const probe = new LatencyProbe()
 
 function onMessage(data: Buffer | string): void {
-  if (timing) {
-    const now = performance.now()
-    const seq = leadingNumber(data)
-    latency[seq] = now - sentAt[seq]!
-  }
+  probe.arrived(data)
   arrivals.count()
 }
 
@@ -123,14 +116,12 @@ async function handshakes() {
 }
 
 async function unicast() {
-  sentAt = new Float64Array(M)
-  latency = new Float64Array(M)
-  timing = true
+  probe.start(M)
   let next = 0
   const worker = async () => {
     while (next < M) {
       const seq = next++
-      sentAt[seq] = performance.now()
+      probe.sent(seq)
       await post('/send', `uid=u${randomUser()}&message=${payload(seq)}`)
     }
   }
@@ -139,31 +130,22 @@ async function unicast() {
     await Promise.all(Array.from({ length: 32 }, worker))
     await arrived
   })
-  timing = false
   return {
     unicastCpuUs: cpuUs / M,
     unicastPerSecond: (M / ms) * 1000,
-    unicastLatencyMs: summarize(latency, M),
+    unicastLatencyMs: probe.stop(),
     ...(redis && { unicastRedisCommands: lastRedisCommands / M }),
   }
 }
 
-/** Sends `total` messages at `rate` per second without waiting for answers; resolves when all arrived. */
-async function sendPaced(rate: number, total: number): Promise<void> {
-  sentAt = new Float64Array(total)
-  latency = new Float64Array(total)
+/** Sends `total` timed messages at `rate` per second without waiting for answers; resolves when all arrived. */
+async function pacedSends(rate: number, total: number): Promise<void> {
+  probe.start(total)
   const arrived = deliveries(total)
-  const start = performance.now()
-  let sent = 0
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000))
-    while (sent < due) {
-      const seq = sent++
-      sentAt[seq] = performance.now()
-      post('/send', `uid=u${randomUser()}&message=${payload(seq)}`).catch((error) => log(String(error)))
-    }
-    await sleep(1)
-  }
+  await sendPaced(rate, total, (seq) => {
+    probe.sent(seq)
+    post('/send', `uid=u${randomUser()}&message=${payload(seq)}`).catch((error) => log(String(error)))
+  })
   await arrived
 }
 
@@ -175,20 +157,18 @@ function collectOwnGarbage(): void {
 async function paced() {
   const rate = Number(args['paced-rate'])
   const total = rate * Number(args['paced-seconds'])
-  timing = true
   // A second at the same rate first, not measured: both sides' code is optimized by
   // then, as it is in a server that has been up for a while.
-  await sendPaced(rate, rate)
+  await pacedSends(rate, rate)
   collectOwnGarbage()
   await sleep(300)
   const loop = monitorEventLoopDelay({ resolution: 1 })
   const steal = stolenMs()
   loop.enable()
-  await sendPaced(rate, total)
+  await pacedSends(rate, total)
   loop.disable()
-  timing = false
   return {
-    pacedLatencyMs: summarize(latency, total),
+    pacedLatencyMs: probe.stop(),
     // What the latency owes to others: the generator's own event-loop delay, and the
     // time the hypervisor ran something else on this machine's cores (steal).
     generatorDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },

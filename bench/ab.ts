@@ -51,7 +51,7 @@ try {
 
 const names = { floor: servers.floor!.name, base: `fastify-pusher at ${revision}`, current: 'fastify-pusher, working tree' }
 const changes = (['unicast', 'handshake', 'batch'] as const).map((figure) => {
-  const ratios = figures[figure].current!.map((value, round) => value / figures[figure].base![round]!)
+  const ratios = figures[figure]!.current!.map((value, round) => value / figures[figure]!.base![round]!)
   return `| ${figure} | ${median(ratios).toFixed(3)}× | ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)} |`
 })
 process.stdout.write([

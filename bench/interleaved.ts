@@ -24,7 +24,7 @@ import { Arrivals } from './lib/arrivals.js'
 import { type BenchClient, openClients } from './lib/clients.js'
 import { LatencyProbe, numberedPayload, sendPaced } from './lib/latency.js'
 import { preciseCpuMicros } from './lib/proc.js'
-import type { Interleaved } from './lib/report.js'
+import type { Interleaved, InterleavedFigure } from './lib/report.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -186,8 +186,8 @@ class Tally extends Map<Target, number> {
 }
 
 const figures: Interleaved = { unicast: {}, handshake: {}, batch: {}, pacedP50: {}, pacedP99: {} }
-const record = (figure: keyof Interleaved, tally: Tally, units: number) => {
-  for (const [target, micros] of tally) (figures[figure][target.name] ??= []).push(micros / units)
+const record = (figure: InterleavedFigure, tally: Tally, units: number) => {
+  for (const [target, micros] of tally) (figures[figure]![target.name] ??= []).push(micros / units)
 }
 const unicastPass = Math.round(slice / passes)
 const batchPass = 100 * Math.round((2 * slice) / passes / 100)
@@ -211,8 +211,8 @@ for (let round = 0; round < rounds; round++) {
   // Latency last, in one slice per server: percentiles want every sample of a round.
   for (const target of inRoundOrder(round)) {
     const { p50, p99 } = await paced(target, pacedSlice)
-    ;(figures.pacedP50[target.name] ??= []).push(p50)
-    ;(figures.pacedP99[target.name] ??= []).push(p99)
+    ;(figures.pacedP50![target.name] ??= []).push(p50)
+    ;(figures.pacedP99![target.name] ??= []).push(p99)
   }
   log(`round ${round + 1}/${rounds}`)
 }

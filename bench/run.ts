@@ -8,8 +8,9 @@
 // Then the interleaved part (bench/interleaved.ts): the floor, fastify-pusher and our two
 // reference servers (bench/reference/: the floor as a plain Fastify app, and
 // fastify-pusher's /send work without a framework) run side by side and take unicast,
-// handshake and batch load in interleaved slices. Ratios taken within one round hold on
-// this VM where whole runs drift; the references show where unicast's cost goes.
+// handshake, batch and paced load in interleaved slices; then fresh servers take the
+// handshake phase one after the other. Ratios taken within one round hold on this VM
+// where whole runs drift; the references show where unicast's cost goes.
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 import type { ChildProcess } from 'node:child_process'
@@ -23,6 +24,8 @@ const { values: args } = parseArgs({
     servers: { type: 'string', default: 'floor,socketio,pusher' },
     // 20 by default, 3 with --quick.
     'interleaved-rounds': { type: 'string' },
+    // 5 by default, 1 with --quick.
+    'cold-rounds': { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
   },
@@ -81,11 +84,40 @@ async function runInterleaved(rounds: number): Promise<Interleaved> {
   }
 }
 
+/**
+ * The main runs' handshake figure is a fresh server's first connections, JIT warm-up
+ * included, and runs made minutes apart put the servers in different periods of this
+ * VM. Here fresh servers take that same phase one after the other, seconds apart, each
+ * round in another order: per server, CPU µs per handshake, one per round.
+ */
+async function coldHandshakes(rounds: number): Promise<Record<string, number[]>> {
+  const figures: Record<string, number[]> = {}
+  let port = 9250
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < INTERLEAVED.length; i++) {
+      const key = INTERLEAVED[(round + i) % INTERLEAVED.length]!
+      const spec = servers[key]!
+      const server = await startServer(spec, port)
+      try {
+        const { handshakeCpuUs } = await runLoadgen<{ handshakeCpuUs: number }>(['--url', `http://127.0.0.1:${port++}`, '--pid', String(server.pid),
+          '--phases', '', ...loadArgs, ...spec.load])
+        ;(figures[key] ??= []).push(handshakeCpuUs)
+      } finally {
+        await stopServer(server)
+      }
+    }
+  }
+  return figures
+}
+
 const interleavedRounds = Number(args['interleaved-rounds'] ?? (args.quick ? 3 : 20))
 let interleaved: Interleaved | undefined
 if (interleavedRounds > 0) {
   log(`interleaved: ${INTERLEAVED.join(', ')} side by side, ${interleavedRounds} rounds`)
   interleaved = await runInterleaved(interleavedRounds)
+  const coldRounds = Number(args['cold-rounds'] ?? (args.quick ? 1 : 5))
+  log(`cold handshakes: ${INTERLEAVED.join(', ')} fresh, one after the other, ${coldRounds} rounds`)
+  interleaved.coldHandshake = await coldHandshakes(coldRounds)
 }
 
 const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim()

@@ -33,3 +33,25 @@ test('a peer that does not answer pings is dropped; a peer that answers stays', 
   assert.equal(series.get('pending'), 0)
   await lively.close()
 })
+
+test('pings are spread over the interval, not sent to every connection in one turn', async () => {
+  // A turn that pings every connection holds the event loop as long as a broadcast to
+  // all of them, and every message sent meanwhile waits.
+  const intervalMs = 1000
+  const spread = await startHub({ heartbeat: { intervalMs, timeoutMs: 500 } })
+  try {
+    const clients = await Promise.all(Array.from({ length: 40 }, (_, i) => connectAs(spread, `spread-${i}`)))
+    const firstPings = await Promise.all(clients.map(async (client) => {
+      await once(client.ws, 'ping')
+      return performance.now()
+    }))
+    const first = Math.min(...firstPings)
+    const last = Math.max(...firstPings)
+    // Each connection is still pinged within an interval (and a tick) of connecting.
+    assert.ok(last - first >= intervalMs / 2, `the 40 first pings came within ${(last - first).toFixed(0)} ms of each other`)
+    assert.ok(last - first <= intervalMs, `the 40 first pings spanned ${(last - first).toFixed(0)} ms, more than the interval`)
+    await Promise.all(clients.map((client) => client.close()))
+  } finally {
+    await spread.app.close()
+  }
+})

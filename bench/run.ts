@@ -2,8 +2,8 @@
 // each server pinned to core 0 and the load generator to core 1, several runs each,
 // medians in one table (stdout and bench/RESULTS.md).
 //
-//   npm run bench -- [--repeats 3] [--servers pusher,floor,socketio] [--interleaved-rounds 20] [--quick] [--no-write]
-//   npm run bench -- --repeats 0     the interleaved part alone (about five minutes)
+//   npm run bench -- [--repeats 3] [--servers pusher,floor,socketio] [--interleaved-rounds 20] [--cold-rounds 5] [--quick] [--no-write]
+//   npm run bench -- --repeats 0     the interleaved part and the fresh servers alone (about nine minutes)
 //
 // Then the interleaved part (bench/interleaved.ts): the floor, fastify-pusher and our two
 // reference servers (bench/reference/: the floor as a plain Fastify app, and

@@ -17,7 +17,7 @@ const TICKS_PER_INTERVAL = 50
 export interface HeartbeatTarget {
   /** Every open connection, as a live view: one iterator walks it across ticks. */
   connections(): Iterable<Connection>
-  readonly connectionCount: number
+  connectionCount(): number
   onTimeout(connection: Connection): void
 }
 
@@ -72,7 +72,7 @@ export class Heartbeat {
 
   /** Pings the next share of the connections: all of them once per interval. */
   private pingDue(now: number): void {
-    this.owed += this.target.connectionCount / TICKS_PER_INTERVAL
+    this.owed += this.target.connectionCount() / TICKS_PER_INTERVAL
     let due = Math.floor(this.owed)
     this.owed -= due
     const pinged: Connection[] = []

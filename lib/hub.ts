@@ -65,9 +65,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.closeGraceMs = options.closeGraceMs ?? 1000
     this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, options.heartbeatTimeoutMs, {
       connections: () => this.connections(),
-      get connectionCount() {
-        return hub.openConnections
-      },
+      connectionCount: () => this.openConnections,
       onTimeout: (connection) => this.drop(connection, 'heartbeat_timeout'),
     })
   }

@@ -11,9 +11,9 @@
 // divided by the base's, round by round (median and range).
 import { existsSync, symlinkSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { log, root, runGenerator, sh } from './lib/harness.js'
+import { log, root, sh } from './lib/harness.js'
 import { formatInterleaved, type Interleaved } from './lib/report.js'
-import { API_KEY, prepare, servers, startServer, stopServer } from './lib/servers.js'
+import { prepare, runSideBySide, servers } from './lib/servers.js'
 import { median } from './lib/stats.js'
 
 const { values: args } = parseArgs({ options: { base: { type: 'string', default: 'HEAD' }, rounds: { type: 'string', default: '6' } } })
@@ -32,20 +32,10 @@ const specs = {
   base: { ...pusher, command: [`${baseDir}/node_modules/fastify-cli/cli.js`, 'start', '--options', '-l', 'warn', `${baseDir}/dist/app.js`] },
   current: pusher,
 }
-const started: Array<{ key: string; url: string; pid: number; stop: () => Promise<void> }> = []
 let figures: Interleaved
 try {
-  for (const [index, [key, spec]] of Object.entries(specs).entries()) {
-    const port = 9400 + index
-    const server = await startServer(spec, port)
-    started.push({ key, url: `http://127.0.0.1:${port}`, pid: server.pid!, stop: () => stopServer(server) })
-  }
-  figures = await runGenerator<Interleaved>('bench/interleaved.ts', [
-    ...started.flatMap(({ key, url, pid }) => ['--target', `${key}=${url}=${pid}`]),
-    '--api-key', API_KEY, '--rounds', args.rounds!, '--batch', 'base', '--batch', 'current',
-  ])
+  figures = await runSideBySide(specs, 9400, ['--rounds', args.rounds!, '--batch', 'base', '--batch', 'current'])
 } finally {
-  await Promise.all(started.map(({ stop }) => stop()))
   sh(`git worktree remove --force ${baseDir}`)
 }
 

@@ -22,7 +22,8 @@ import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import { Arrivals } from './lib/arrivals.js'
 import { type BenchClient, openClients } from './lib/clients.js'
-import { LatencyProbe, numberedPayload, sendPaced } from './lib/latency.js'
+import { rotated } from './lib/harness.js'
+import { LatencyProbe, numberedPayload } from './lib/latency.js'
 import { preciseCpuMicros } from './lib/proc.js'
 import type { Interleaved, InterleavedFigure } from './lib/report.js'
 
@@ -123,14 +124,10 @@ async function batches(target: Target, count: number): Promise<void> {
 async function paced(target: Target, count: number): Promise<{ p50: number; p99: number }> {
   ;(globalThis as { gc?: () => void }).gc?.()
   await sleep(100)
-  probe.start(count)
-  const arrived = deliveries(count)
-  await sendPaced(pacedRate, count, (seq) => {
-    probe.sent(seq)
+  await probe.paced(pacedRate, count, arrivals, (seq) => {
     const body = `uid=u${Math.floor(Math.random() * connections)}&message=${numberedPayload(seq, message.length)}`
     target.pool.request({ method: 'POST', path: '/send', headers, body }).then((response) => response.body.dump(), (error) => log(String(error)))
   })
-  await arrived
   return probe.stop()
 }
 
@@ -168,13 +165,10 @@ for (const target of targets) {
   ;(await handshakes(handshakeSlice)(target))()
 }
 
-/** The servers in this round's order: each round starts with another, so that none is always measured first. */
-const inRoundOrder = (round: number): Target[] => targets.map((_, i) => targets[(round + i) % targets.length]!)
-
 /** Visits every server --passes times, in the round's order. */
 async function eachPass(round: number, visit: (target: Target, pass: number) => Promise<void>): Promise<void> {
   for (let pass = 0; pass < passes; pass++) {
-    for (const target of inRoundOrder(round)) await visit(target, pass)
+    for (const target of rotated(targets, round)) await visit(target, pass)
   }
 }
 
@@ -209,7 +203,7 @@ for (let round = 0; round < rounds; round++) {
   record('batch', batchCpu, passes * batchPass)
   record('handshake', handshakeCpu, passes * handshakePass)
   // Latency last, in one slice per server: percentiles want every sample of a round.
-  for (const target of inRoundOrder(round)) {
+  for (const target of rotated(targets, round)) {
     const { p50, p99 } = await paced(target, pacedSlice)
     ;(figures.pacedP50![target.name] ??= []).push(p50)
     ;(figures.pacedP99![target.name] ??= []).push(p99)

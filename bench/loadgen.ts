@@ -15,7 +15,7 @@ import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { Arrivals } from './lib/arrivals.js'
 import { type BenchClient, openClients, type Protocol } from './lib/clients.js'
-import { LatencyProbe, numberedPayload, sendPaced } from './lib/latency.js'
+import { LatencyProbe, numberedPayload } from './lib/latency.js'
 import { cpuMicros, rssKb, stolenMs } from './lib/proc.js'
 
 const { values: args } = parseArgs({
@@ -139,15 +139,10 @@ async function unicast() {
 }
 
 /** Sends `total` timed messages at `rate` per second without waiting for answers; resolves when all arrived. */
-async function pacedSends(rate: number, total: number): Promise<void> {
-  probe.start(total)
-  const arrived = deliveries(total)
-  await sendPaced(rate, total, (seq) => {
-    probe.sent(seq)
+const pacedSends = (rate: number, total: number): Promise<void> =>
+  probe.paced(rate, total, arrivals, (seq) => {
     post('/send', `uid=u${randomUser()}&message=${payload(seq)}`).catch((error) => log(String(error)))
   })
-  await arrived
-}
 
 /** Collects the generator's own garbage now, so that it does not pause mid-phase (needs --expose-gc). */
 function collectOwnGarbage(): void {

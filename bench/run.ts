@@ -11,11 +11,9 @@
 // handshake, batch and paced load in interleaved slices; then fresh servers take the
 // handshake phase one after the other. Ratios taken within one round hold on this VM
 // where whole runs drift; the references show where unicast's cost goes.
-import { once } from 'node:events'
 import { parseArgs } from 'node:util'
-import type { ChildProcess } from 'node:child_process'
-import { log, machine, resultsBlock, runGenerator, runLoadgen, sh, writeSection } from './lib/harness.js'
-import { API_KEY, prepare, servers, startServer, stopServer } from './lib/servers.js'
+import { log, machine, resultsBlock, rotated, runLoadgen, sh, writeSection } from './lib/harness.js'
+import { prepare, runSideBySide, servers, startServer, stopServer } from './lib/servers.js'
 import { formatInterleaved, formatTable, type Interleaved, type RunResult } from './lib/report.js'
 
 const { values: args } = parseArgs({
@@ -43,12 +41,12 @@ const loadArgs = args.quick
 
 const INTERLEAVED = ['floor', 'noframework', 'fastify', 'pusher']
 
-async function runOnce(key: string, port: number): Promise<RunResult> {
+/** One run of the load generator against a fresh `key` server on `port`; `load` replaces the phases' usual arguments. */
+async function runOnce<T = RunResult>(key: string, port: number, load = ['--scale', String(scaleTarget)]): Promise<T> {
   const spec = servers[key]!
   const server = await startServer(spec, port)
   try {
-    return await runLoadgen<RunResult>(['--url', `http://127.0.0.1:${port}`, '--pid', String(server.pid),
-      '--scale', String(scaleTarget), ...loadArgs, ...spec.load])
+    return await runLoadgen<T>(['--url', `http://127.0.0.1:${port}`, '--pid', String(server.pid), ...load, ...loadArgs, ...spec.load])
   } finally {
     await stopServer(server)
   }
@@ -67,21 +65,10 @@ for (let repeat = 0; repeat < repeats; repeat++) {
   }
 }
 
-/** Starts every server of the interleaved part at once and runs bench/interleaved.ts across them. */
-async function runInterleaved(rounds: number): Promise<Interleaved> {
-  const started: Array<{ key: string; port: number; process: ChildProcess }> = []
-  try {
-    for (const [index, key] of INTERLEAVED.entries()) {
-      const port = 9200 + index
-      started.push({ key, port, process: await startServer(servers[key]!, port) })
-    }
-    return await runGenerator<Interleaved>('bench/interleaved.ts', [
-      ...started.flatMap(({ key, port, process: server }) => ['--target', `${key}=http://127.0.0.1:${port}=${server.pid}`]),
-      '--api-key', API_KEY, '--rounds', String(rounds), '--batch', 'pusher', ...(args.quick ? ['--slice', '3000'] : []),
-    ])
-  } finally {
-    await Promise.all(started.map(({ process: server }) => stopServer(server)))
-  }
+/** The interleaved part: every server of it side by side (bench/interleaved.ts). */
+function runInterleaved(rounds: number): Promise<Interleaved> {
+  const specs = Object.fromEntries(INTERLEAVED.map((key) => [key, servers[key]!]))
+  return runSideBySide(specs, 9200, ['--rounds', String(rounds), '--batch', 'pusher', ...(args.quick ? ['--slice', '3000'] : [])])
 }
 
 /**
@@ -94,17 +81,9 @@ async function coldHandshakes(rounds: number): Promise<Record<string, number[]>>
   const figures: Record<string, number[]> = {}
   let port = 9250
   for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < INTERLEAVED.length; i++) {
-      const key = INTERLEAVED[(round + i) % INTERLEAVED.length]!
-      const spec = servers[key]!
-      const server = await startServer(spec, port)
-      try {
-        const { handshakeCpuUs } = await runLoadgen<{ handshakeCpuUs: number }>(['--url', `http://127.0.0.1:${port++}`, '--pid', String(server.pid),
-          '--phases', '', ...loadArgs, ...spec.load])
-        ;(figures[key] ??= []).push(handshakeCpuUs)
-      } finally {
-        await stopServer(server)
-      }
+    for (const key of rotated(INTERLEAVED, round)) {
+      const { handshakeCpuUs } = await runOnce<{ handshakeCpuUs: number }>(key, port++, ['--phases', ''])
+      ;(figures[key] ??= []).push(handshakeCpuUs)
     }
   }
   return figures

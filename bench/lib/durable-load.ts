@@ -19,7 +19,8 @@ import { createSigner } from 'fast-jwt'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { Arrivals } from './arrivals.js'
-import { type BenchClient, leadingNumber, openClients, opened } from './clients.js'
+import { type BenchClient, openClients, opened } from './clients.js'
+import { LatencyProbe } from './latency.js'
 import { cpuMicros } from './proc.js'
 import { type LatencySummary, summarize } from './stats.js'
 
@@ -61,12 +62,10 @@ const ttlField = `&ttl=${args.ttl}`
 
 // --- receiving ----------------------------------------------------------------------
 const arrivals = new Arrivals()
-let sentAt = new Float64Array(0)
-let receiveLatency = new Float64Array(0)
+const probe = new LatencyProbe()
 
 function onMessage(data: Buffer | string): void {
-  const seq = leadingNumber(data)
-  receiveLatency[seq] = performance.now() - sentAt[seq]!
+  probe.arrived(data)
   arrivals.count()
 }
 
@@ -95,18 +94,17 @@ let responseLatency = new Float64Array(0)
 
 /** Sends `count` messages of `kind`, CONCURRENCY in flight; resolves when all were answered (and received). */
 async function send(kind: Kind, count: number): Promise<void> {
-  sentAt = new Float64Array(count)
-  receiveLatency = new Float64Array(count)
+  probe.start(count)
   responseLatency = new Float64Array(count)
   const arrived = kind.delivered ? deliveries(count) : Promise.resolve()
   let next = 0
   const worker = async () => {
     while (next < count) {
       const seq = next++
-      sentAt[seq] = performance.now()
+      probe.sent(seq)
       const response = await pool.request({ method: 'POST', path: '/send', headers, body: kind.body(seq) })
       await response.body.dump()
-      responseLatency[seq] = performance.now() - sentAt[seq]!
+      responseLatency[seq] = probe.elapsed(seq)
       if (response.statusCode !== kind.status) throw new Error(`${kind.name} send answered ${response.statusCode}, not ${kind.status}`)
     }
   }
@@ -146,10 +144,11 @@ async function measure(kind: Kind): Promise<KindResult> {
   const ms = performance.now() - start
   await sleep(300)
   const cpuUs = cpuMicros(pid) - cpu
+  const receiveLatencyMs = probe.stop()
   return {
     cpuUs: cpuUs / M,
     perSecond: (M / ms) * 1000,
-    ...(kind.delivered && { receiveLatencyMs: summarize(receiveLatency, M) }),
+    ...(kind.delivered && { receiveLatencyMs }),
     responseLatencyMs: summarize(responseLatency, M),
   }
 }

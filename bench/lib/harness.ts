@@ -37,6 +37,11 @@ export async function waitForPort(port: number, child: ChildProcess): Promise<vo
   throw new Error(`nothing listens on ${port}`)
 }
 
+/** `items` starting at index `by` (modulo their number): each round of a side-by-side measurement starts with another server, so that none is always measured first. */
+export function rotated<T>(items: readonly T[], by: number): T[] {
+  return items.map((_, i) => items[(by + i) % items.length]!)
+}
+
 export function machine(): string {
   return `${sh("lscpu | sed -n 's/^Model name: *//p'")}, ${sh('nproc')} cores, ${sh('uname -r')}, Node ${process.version}`
 }

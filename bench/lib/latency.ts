@@ -3,6 +3,7 @@
 // the clients' message handler takes the arrival time first thing, before anything else
 // can delay it. Nothing is allocated per message.
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Arrivals } from './arrivals.js'
 import { leadingNumber } from './clients.js'
 import { type LatencySummary, summarize } from './stats.js'
 
@@ -25,12 +26,32 @@ export class LatencyProbe {
     this.sentAt[seq] = performance.now()
   }
 
+  /** Milliseconds since message `seq` was sent (its answer's latency, say). */
+  elapsed(seq: number): number {
+    return performance.now() - this.sentAt[seq]!
+  }
+
   /** Call first thing in the clients' message handler. */
   arrived(data: Buffer | string): void {
     if (!this.timing) return
     const now = performance.now()
     const seq = leadingNumber(data)
     this.latency[seq] = now - this.sentAt[seq]!
+  }
+
+  /**
+   * Times `total` messages sent at `rate` per second by `send(seq)` (which must not wait
+   * for an answer), and resolves once `arrivals` has counted them all. stop() then gives
+   * their percentiles.
+   */
+  async paced(rate: number, total: number, arrivals: Arrivals, send: (seq: number) => void): Promise<void> {
+    this.start(total)
+    const arrived = arrivals.expect(total)
+    await sendPaced(rate, total, (seq) => {
+      this.sent(seq)
+      send(seq)
+    })
+    await arrived
   }
 
   /** Stops timing; the percentiles of what was timed, in ms. */
@@ -51,7 +72,7 @@ export function numberedPayload(seq: number, length: number): string {
  * Calls `send(seq)` for seq 0 to total - 1 at `rate` per second, without waiting for
  * answers (`send` handles its own). Checks the clock every millisecond.
  */
-export async function sendPaced(rate: number, total: number, send: (seq: number) => void): Promise<void> {
+async function sendPaced(rate: number, total: number, send: (seq: number) => void): Promise<void> {
   const start = performance.now()
   let sent = 0
   while (sent < total) {

@@ -3,7 +3,8 @@
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { log, pinned, root, sh, waitForPort } from './harness.js'
+import { log, pinned, root, runGenerator, sh, waitForPort } from './harness.js'
+import type { Interleaved } from './report.js'
 
 const peerSource = process.env.PEER_HUBS ?? `${root}../shared/bench`
 const peerDir = '/tmp/peer-hubs'
@@ -70,4 +71,24 @@ export function prepare(): void {
   sh('npm run build')
   // Compiled like the hub, not run through tsx, whose helpers would cost them CPU per request.
   sh('npx tsc -p tsconfig.bench.json')
+}
+
+/**
+ * Starts every server of `specs` at once (pinned to core 0, ports from `basePort` on),
+ * runs bench/interleaved.ts across them with `args`, and stops them all.
+ */
+export async function runSideBySide(specs: Record<string, ServerSpec>, basePort: number, args: string[]): Promise<Interleaved> {
+  const started: Array<{ target: string; server: ChildProcess }> = []
+  try {
+    for (const [index, [key, spec]] of Object.entries(specs).entries()) {
+      const port = basePort + index
+      started.push({ target: `${key}=http://127.0.0.1:${port}`, server: await startServer(spec, port) })
+    }
+    return await runGenerator<Interleaved>('bench/interleaved.ts', [
+      ...started.flatMap(({ target, server }) => ['--target', `${target}=${server.pid}`]),
+      '--api-key', API_KEY, ...args,
+    ])
+  } finally {
+    await Promise.all(started.map(({ server }) => stopServer(server)))
+  }
 }

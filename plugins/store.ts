@@ -8,6 +8,7 @@ import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config.js'
 import type { Connection } from '../lib/connection.js'
 import { isClusterBus } from '../lib/bus.js'
+import { reportPersistence } from '../lib/redis-persistence.js'
 import type { MessageStore, StoredMessage } from '../lib/store.js'
 import { type TimedStore, timedStore } from '../lib/store-timing.js'
 
@@ -34,6 +35,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
   }
   const options = { maxPerUser: settings.maxPerUser, keepClosedMs: settings.keepClosedMs }
   let engine: MessageStore
+  let stopPersistenceCheck = () => {}
   if (settings.path !== undefined) {
     const { SqliteStore } = await import('../lib/store-sqlite.js')
     engine = new SqliteStore({ path: settings.path, ...options })
@@ -41,6 +43,9 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     const { RedisStore } = await import('../lib/store-redis.js')
     const redisBus = fastify.bus as unknown as { redis: import('ioredis').Redis }
     engine = new RedisStore(redisBus.redis, config.cluster!.prefix, options)
+    // Queued messages live only in Redis: warn at start if a Redis restart would lose them.
+    // Waits for the check (bounded), not for Redis: with Redis away it runs once it is back.
+    stopPersistenceCheck = await reportPersistence(redisBus.redis, fastify.log)
   }
   // Timed where it is made, so every caller (routes, replay, acks, sweep) is measured.
   const store = timedStore(engine)
@@ -129,6 +134,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
   timer.unref()
   fastify.addHook('onClose', async () => {
     clearInterval(timer)
+    stopPersistenceCheck()
     hub.off('connect', onConnect)
     hub.off('ack', onAck)
     hub.off('gap', onGap)

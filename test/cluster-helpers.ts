@@ -54,8 +54,8 @@ export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<void>
 }
 
 /** A redis-server of the test's own on `port`, which the test may kill and restart. */
-export async function startRedisServer(port: number): Promise<ChildProcess> {
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+export async function startRedisServer(port: number, settings: string[] = ['--save', '', '--appendonly', 'no']): Promise<ChildProcess> {
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...settings], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   await waitForOutput(server, 'stdout', /Ready to accept connections/)

@@ -3,6 +3,7 @@
 import { type BatchDelivery, type Bus, type ClusterView, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
 import type { MessageMeta } from './envelope.js'
 import type { Hub } from './hub.js'
+import { assertUid, assertUids } from './uid.js'
 
 export class MemoryBus implements Bus {
   readonly stats = newBusStats()
@@ -10,6 +11,7 @@ export class MemoryBus implements Bus {
   constructor(private readonly hub: Hub) {}
 
   send(uid: string, message: string, meta?: MessageMeta): Delivery {
+    assertUid(uid)
     const delivered = this.hub.send(uid, message, meta)
     if (delivered > 0) this.stats.messagesDelivered++
     else this.stats.messagesOffline++
@@ -17,6 +19,7 @@ export class MemoryBus implements Bus {
   }
 
   sendBatch(messages: OutgoingMessage[]): BatchDelivery {
+    assertUids(messages)
     let delivered = 0
     let offline = 0
     const results = messages.map(({ uid, message, meta }) => {

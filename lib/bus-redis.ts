@@ -2,6 +2,9 @@
 // the user and is published once per other node presence says holds it; a broadcast is
 // published once. Redis away never blocks: commands fail fast, sends that need Redis
 // answer 503, local sends go on, and presence is rewritten when Redis is back.
+// A uid that is not well-formed Unicode is refused (PusherError.INVALID_UID) before
+// anything is sent: Redis and the relay carry uids as UTF-8, where "v\ud800" and
+// "v\ufffd" are the same bytes (lib/uid.ts).
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
 import type { MessageMeta } from './envelope.js'
@@ -11,6 +14,7 @@ import type { Hub } from './hub.js'
 import { type LinkLog, watchLink } from './redis-link.js'
 import { type LeaseResult, RedisPresence } from './redis-presence.js'
 import { decodeRelay, encodeBroadcast, encodeUnicast } from './relay-codec.js'
+import { assertUid, assertUids } from './uid.js'
 
 export interface RedisBusOptions {
   /** A redis:// URL, or ioredis options (Sentinel included). */
@@ -98,6 +102,7 @@ export class RedisBus implements ClusterBus {
   }
 
   async send(uid: string, message: string, meta?: MessageMeta): Promise<Delivery> {
+    assertUid(uid)
     const local = this.hub.send(uid, message, meta)
     let holders: Record<string, string>
     try {
@@ -129,6 +134,8 @@ export class RedisBus implements ClusterBus {
   }
 
   async sendBatch(messages: OutgoingMessage[]): Promise<BatchDelivery> {
+    // Refused whole: no message of the batch is sent.
+    assertUids(messages)
     const results = messages.map(({ uid, message, meta }) => ({ uid, delivered: this.hub.send(uid, message, meta) }))
     let partial = false
     try {

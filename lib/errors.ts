@@ -47,6 +47,16 @@ export const PusherError = {
     'The hub is shutting down; retry against another node',
     503,
   ),
+  INVALID_TTL: createError(
+    'PUSHER_ERR_INVALID_TTL',
+    '%s must be a whole number of seconds from 1 to 2592000 (30 days), as a JSON number or a string of digits; nothing was sent',
+    400,
+  ),
+  INVALID_UID: createError(
+    'PUSHER_ERR_INVALID_UID',
+    '%s; nothing was sent or stored',
+    400,
+  ),
 
   // Connecting clients (GET /ws), answered with 401 before the upgrade.
   TOKEN_MISSING: createError(

@@ -14,6 +14,7 @@
 //                           (the scripts keep it exact; countByStatus() adds what lapsed since)
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { assertUids } from './uid.js'
 import { asOf, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 const CLOSE = `
@@ -141,6 +142,8 @@ export class RedisStore implements MessageStore {
   }
 
   async append(messages: NewMessage[], now = Date.now()): Promise<StoredMessage[]> {
+    // Every uid first: an append is refused whole.
+    assertUids(messages)
     // In order, one script each: auto-pipelining sends them together, Redis runs them in order.
     const stored = await Promise.all(messages.map(async ({ uid, data, ttlMs }) => {
       const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`

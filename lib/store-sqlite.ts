@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import { OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage } from './store-sqlite-schema.js'
+import { assertUids } from './uid.js'
 import { firstSeq, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 export interface SqliteStoreOptions extends StoreOptions {
@@ -104,6 +105,8 @@ export class SqliteStore implements MessageStore {
 
   append(messages: NewMessage[], now = Date.now()): Promise<StoredMessage[]> {
     return new Promise((resolve, reject) => {
+      // Before joining the turn's transaction, so a refused uid fails this call only.
+      assertUids(messages)
       this.pending.push({ messages, now, resolve, reject })
       this.scheduleCommit()
     })

@@ -50,7 +50,12 @@ export interface StoreOptions {
 
 export interface MessageStore {
   readonly stats: StoreStats
-  /** Stores messages in order, assigning ids and seqs; resolves once they are durable. */
+  /**
+   * Stores messages in order, assigning ids and seqs; resolves once they are durable.
+   * Rejects with PusherError.INVALID_UID, storing none of them, if a uid is not valid
+   * (lib/uid.ts: a lone surrogate has no UTF-8 form; Redis would keep it as U+FFFD,
+   * another user's uid, and SQLite reads it back as three U+FFFD).
+   */
   append(messages: NewMessage[], now?: number): Promise<StoredMessage[]>
   /** Records that these messages were written to a connection (queued -> delivered). */
   markDelivered(ids: string[], now?: number): Promise<void>

@@ -2,17 +2,24 @@
 // serialization and the handler's types. Unknown fields are errors, not silently dropped.
 import { Type } from 'typebox'
 import type { PusherConfig } from '../lib/config.js'
+import { MAX_TTL_SECONDS } from '../lib/ttl.js'
 
 export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBatchSize'>) {
-  const uid = Type.String({ minLength: 1, maxLength: config.maxUidLength, description: 'the user to push to' })
+  // Its rule (non-empty, at most maxUidLength UTF-16 code units, well-formed Unicode) is
+  // lib/uid.ts's uidProblem, applied by the handler: the schema's own maxLength would count
+  // code points, not what the token check and the handler count.
+  const uid = Type.String({
+    description: `the user to push to: 1 to ${config.maxUidLength} UTF-16 code units of well-formed Unicode (no lone surrogate)`,
+  })
   // Length in bytes is checked against maxMessageBytes by the handler, which knows the encoding.
   const message = Type.String({ description: 'sent as one WebSocket text frame' })
   const strict = { additionalProperties: false } as const
   // Durable delivery; form and query fields are strings, so both spellings are accepted.
-  const ttl = Type.Optional(Type.Union([
-    Type.Integer({ minimum: 1, maximum: 30 * 86_400 }),
-    Type.String({ pattern: '^[1-9][0-9]{0,6}$' }),
-  ], { description: 'keep the message for this many seconds until a connection of the user takes it' }))
+  // Only the type is checked here: lib/ttl.ts's ttlSeconds, in the handler, is the one
+  // place that reads the value and enforces its bounds, the same way for every spelling.
+  const ttl = Type.Optional(Type.Union([Type.Number(), Type.String()], {
+    description: `keep the message for this many seconds until a connection of the user takes it: a whole number from 1 to ${MAX_TTL_SECONDS} (30 days), as a number or a string of digits`,
+  }))
   const durable = Type.Optional(Type.Union([Type.Boolean(), Type.Literal('true'), Type.Literal('false')], {
     description: 'keep the message for the server\'s default time to live',
   }))

@@ -10,6 +10,8 @@ import fp from 'fastify-plugin'
 import type { BatchDelivery, Delivery, OutgoingMessage } from '../lib/bus.js'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
+import { ttlSeconds } from '../lib/ttl.js'
+import { assertUid, assertUids } from '../lib/uid.js'
 import { senderSchemas } from './schemas.js'
 
 interface SendFields {
@@ -49,13 +51,20 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   }
 
   const store = fastify.store
-  /** A store operation whose failure (Redis away, a full disk) is the sender's 503, with a reason. */
+  /**
+   * A store operation whose failure (Redis away, a full disk) is the sender's 503, with a
+   * reason. A uid the store refuses stays the 400 it is (the routes check uids first).
+   */
   const fromStore = <T>(operation: () => Promise<T>): Promise<T> => operation().catch((error: Error) => {
+    if (error instanceof PusherError.INVALID_UID) throw error
     throw new PusherError.STORE_UNAVAILABLE(error.message)
   })
-  /** The time to live a send asks for, in ms; undefined for a plain (not durable) send. */
-  const ttlOf = ({ ttl, durable }: Pick<SendFields, 'ttl' | 'durable'>): number | undefined => {
-    if (ttl !== undefined) return Number(ttl) * 1000
+  /**
+   * The time to live a send asks for, in ms; undefined for a plain (not durable) send.
+   * An explicit ttl is read by ttlSeconds (lib/ttl.ts), the one parser of every spelling.
+   */
+  const ttlOf = ({ ttl, durable }: Pick<SendFields, 'ttl' | 'durable'>, field = 'ttl'): number | undefined => {
+    if (ttl !== undefined) return ttlSeconds(ttl, field) * 1000
     if (durable !== true && durable !== 'true') return undefined
     if (config.store === undefined) throw new PusherError.STORE_DISABLED()
     return config.store.defaultTtlMs
@@ -88,6 +97,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   // the in-process bus the hottest route then needs no promise at all.
   const sendOne = (fields: SendFields, reply: FastifyReply) => {
     const { uid, message } = fields
+    assertUid(uid, config.maxUidLength)
     checkSize(message)
     const ttlMs = ttlOf(fields)
     if (ttlMs !== undefined) return sendDurable(reply, uid, message, ttlMs)
@@ -99,7 +109,14 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     bodyLimit,
     preValidation: takeFieldsFromQuery,
     schema: { body: schemas.SendBody, querystring: schemas.SendQuery, response: { 200: schemas.Delivered, 202: schemas.Delivered } },
-  }, (request, reply) => sendOne(request.body, reply))
+  }, (request, reply) => {
+    // A form body overrides the query's fields, and a JSON body ignores them: they are
+    // still held to the same rules, as the query schema held them before.
+    const { uid, ttl } = request.query
+    if (uid !== undefined) assertUid(uid, config.maxUidLength)
+    if (ttl !== undefined) ttlSeconds(ttl)
+    return sendOne(request.body, reply)
+  })
 
   fastify.get('/send', {
     schema: { querystring: schemas.SendBody, response: { 200: schemas.Delivered, 202: schemas.Delivered } },
@@ -156,12 +173,15 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     bodyLimit: config.maxBatchBytes,
     schema: { body: schemas.BatchBody, response: { 200: schemas.BatchResult } },
   }, (request, reply) => {
-    // Check every size first, so a batch is either refused whole or sent whole.
+    // Check every uid, size and ttl first, so a batch is either refused whole or sent whole.
     const { messages, ttl, durable } = request.body
+    assertUids(messages, config.maxUidLength)
     for (const { message } of messages) checkSize(message)
     // The common batch asks for nothing durable: no per-message work for it.
     if (ttl === undefined && durable === undefined && messages.every((m) => m.ttl === undefined)) return bus.sendBatch(messages)
-    const ttls = messages.map((item) => ttlOf({ ttl: item.ttl ?? ttl, durable }))
+    // The batch's own ttl is checked even where every message has its own.
+    const batchTtlMs = ttlOf({ ttl, durable })
+    const ttls = messages.map((item, i) => (item.ttl === undefined ? batchTtlMs : ttlOf({ ttl: item.ttl }, `messages[${i}].ttl`)))
     if (ttls.every((ttlMs) => ttlMs === undefined)) return bus.sendBatch(messages)
     return sendBatchDurable(reply, messages.map(({ uid, message }) => ({ uid, message })), ttls)
   })

@@ -6,19 +6,23 @@
 // The default export is also what `fastify start` loads (npm start); `options` holds
 // the server options it uses then. Options not given fall back to environment
 // variables (README: Configuration).
-import { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import type { Server } from 'node:http'
+import { type FastifyHttpOptions, type FastifyInstance, LogController } from 'fastify'
 import fp from 'fastify-plugin'
-import { type PusherConfigInput, resolveConfig } from './lib/config.js'
+import { type PusherConfigInput, resolveConfig, resolveTrustProxy } from './lib/config.js'
 import { devBanner } from './lib/dev-banner.js'
 import busPlugin from './plugins/bus.js'
 import storePlugin from './plugins/store.js'
 import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/auth.js'
 import hubPlugin from './plugins/hub.js'
+import limitsPlugin from './plugins/limits.js'
 import metricsPlugin from './plugins/metrics.js'
 import sendRoutes from './routes/send.js'
 import wsRoute from './routes/ws.js'
 
-export type { AuthenticateFn, Authenticator } from './plugins/auth.js'
+export type { AuthenticateFn, Authenticator, Identity } from './plugins/auth.js'
+export type { PusherLimits } from './plugins/limits.js'
+export type { RefusalReason } from './lib/limits/refusals.js'
 export type { JwtAlgorithm, JwtOptions } from './lib/config.js'
 export { CloseCode } from './lib/close-codes.js'
 export { PusherError } from './lib/errors.js'
@@ -39,6 +43,7 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
 
   // Parts that the host app may use (app.authenticator, app.hub, app.bus) live on its instance;
   // the rest is encapsulated so it cannot clash with the host's own plugins.
+  await fastify.register(limitsPlugin, { config })
   await fastify.register(authPlugin, { config, authenticator: options.authenticator })
   await fastify.register(hubPlugin, { config })
   await fastify.register(busPlugin, { config })
@@ -68,16 +73,23 @@ export default fp(pusher, { fastify: '5.x', name: 'fastify-pusher' })
  */
 class ServerErrorsOnly extends LogController {
   override defaultErrorLog(...[error, request, reply]: Parameters<LogController['defaultErrorLog']>): void {
-    if (reply.statusCode >= 500) reply.log.error({ req: request, res: reply, err: error }, error?.message)
+    // The route's path, never the URL: a query string may hold a token or a message.
+    if (reply.statusCode >= 500) {
+      reply.log.error({ method: request.method, route: request.routeOptions.url, statusCode: reply.statusCode, address: request.ip, err: error }, error?.message)
+    }
   }
 }
 
 /** Server options `fastify start --options` uses (npm start). */
-export const options: FastifyServerOptions = {
+export const options: FastifyHttpOptions<Server> = {
   logController: new ServerErrorsOnly({ disableRequestLogging: true }),
   // Fastify makes a pino child logger per request only to bind its reqId; with request
   // lines off that cost about 2% of a unicast send's CPU. Log lines carry uid and reason.
   childLoggerFactory: (logger) => logger,
   // Keep-alive sockets of senders are closed at shutdown instead of holding it open.
   forceCloseConnections: 'idle',
+  // Node checks its request timeouts every 30 s unless told otherwise; the hub's are 10 s.
+  http: { connectionsCheckingInterval: 1000 },
+  // Behind a reverse proxy: request.ip is then the client's, for the per-address limits.
+  trustProxy: resolveTrustProxy(process.env.PUSHER_TRUST_PROXY),
 }

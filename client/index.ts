@@ -44,7 +44,9 @@ export interface PusherClientOptions {
    * The user's JWT, or a function returning one. A function is called before every
    * connection attempt, reconnects included: a refused token is an HTTP 401 before the
    * upgrade, which a browser only reports as close code 1006, so the client cannot
-   * tell an expired token from a network error and always asks for a fresh one.
+   * tell an expired token from a network error and always asks for a fresh one. When
+   * the token expires on an open connection, the hub closes it with 4001 and the client
+   * calls the function and reconnects at once.
    */
   token: string | (() => string | Promise<string>)
   /**
@@ -88,6 +90,12 @@ export interface PusherClientEvents {
 // Close codes after which reconnecting would fail the same way: the hub refused a
 // frame this client sent, so this client and that hub do not agree on the protocol.
 const FINAL_CLOSE_CODES = new Set([1008, 1009])
+// The token the connection was opened with expired: a fresh one fixes it, so the client
+// asks its token function again and reconnects at once, without a backoff delay, unless
+// the connection lasted under a second (a token function handing out tokens that are
+// already expiring must not make it reconnect in a tight loop).
+const TOKEN_EXPIRED = 4001
+const MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS = 1000
 const OPEN = 1
 const DEFAULT_ACK_DELAY_MS = 50
 const DEFAULT_RESET_AFTER_MS = 5000
@@ -117,6 +125,8 @@ export class PusherClient extends Emitter<PusherClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private ackTimer: ReturnType<typeof setTimeout> | undefined
   private stableTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the current connection opened (Date.now()). */
+  private openedAt = 0
   private closeWaiters: Array<() => void> = []
 
   constructor(private readonly options: PusherClientOptions) {
@@ -221,6 +231,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
       socket.close(1000)
       return
     }
+    this.openedAt = Date.now()
     const { resetAfterMs = DEFAULT_RESET_AFTER_MS } = this.options.backoff ?? {}
     this.stableTimer = setTimeout(() => { this.attempt = 0 }, resetAfterMs)
     // Ack again what may have been emitted but not acked before the last connection
@@ -274,6 +285,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     }
     this.emit('close', { code, reason, willReconnect: !this.stopped })
     // A close listener may have called close(): check again.
+    if (!this.stopped && code === TOKEN_EXPIRED && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
     if (!this.stopped) return this.scheduleReconnect()
     for (const resolve of this.closeWaiters.splice(0)) resolve()
   }

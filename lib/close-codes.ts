@@ -1,4 +1,4 @@
-// WebSocket close codes the hub sends. 1000-1015 are RFC 6455 codes; 4000-4999 are
+// WebSocket close codes the hub sends (a client flooding frames gets POLICY_VIOLATION too). 1000-1015 are RFC 6455 codes; 4000-4999 are
 // reserved for applications, so our own reasons live there and a client can tell a
 // slow-consumer cut (reconnect and resync) from a shutdown (reconnect elsewhere).
 export const CloseCode = {
@@ -8,6 +8,8 @@ export const CloseCode = {
   POLICY_VIOLATION: 1008,
   /** An inbound frame was larger than `maxInboundBytes` (sent by `ws` itself). */
   MESSAGE_TOO_BIG: 1009,
+  /** The token the connection was opened with expired: fetch a fresh one and reconnect at once. */
+  TOKEN_EXPIRED: 4001,
   /** The client read too slowly: its unsent bytes passed `maxBufferedBytes`. */
   SLOW_CONSUMER: 4008,
 } as const

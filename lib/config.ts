@@ -10,6 +10,7 @@ import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { type JwtOptions, type ResolvedJwt, resolveJwt } from './config-jwt.js'
 import { fail, splitList } from './config-util.js'
+import { defaultMaxConnections } from './limits/descriptors.js'
 
 export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './config-jwt.js'
 export { JWT_ALGORITHMS } from './config-jwt.js'
@@ -29,6 +30,26 @@ export interface PusherConfigInput {
   /** Largest /send/batch body accepted, in bytes. */
   maxBatchBytes?: number
   shutdownTimeoutMs?: number
+  /** A connection must send its complete request head within this time (`PUSHER_HEADERS_TIMEOUT_MS`, 10000). */
+  headersTimeoutMs?: number
+  /** A request's body must arrive within this time of its head (`PUSHER_BODY_TIMEOUT_MS`, 10000). */
+  bodyTimeoutMs?: number
+  /** Idle keep-alive connections of senders are closed after this time (`PUSHER_KEEPALIVE_TIMEOUT_MS`, 72000). */
+  keepAliveTimeoutMs?: number
+  /** WebSocket connections this node accepts (`PUSHER_MAX_CONNECTIONS`; default: the descriptor limit less a tenth, at least 128). */
+  maxConnections?: number
+  /** WebSocket connections one user may hold on this node (`PUSHER_MAX_CONNECTIONS_PER_USER`, 100). */
+  maxConnectionsPerUser?: number
+  /** Connections one address may hold before sending a request (`PUSHER_MAX_IDLE_PER_ADDRESS`, 64; 0: no cap). */
+  maxIdleConnectionsPerAddress?: number
+  /** Frames a client may send per second, on average, with bursts of ten times as many (`PUSHER_MAX_INBOUND_FRAMES_PER_S`, 50; 0: no limit). */
+  maxInboundFramesPerSecond?: number
+  /** Authentication failures per minute after which an address gets 429 (`PUSHER_MAX_AUTH_FAILURES_PER_MIN`, 100; 0: no throttle). */
+  maxAuthFailuresPerMinute?: number
+  /** Sends per second one API key may make (`PUSHER_SEND_RATE_LIMIT`; default 0: no limit). */
+  sendRateLimit?: number
+  /** Origins allowed to open WebSockets (`PUSHER_ALLOWED_ORIGINS`, comma-separated); unset: any. */
+  allowedOrigins?: string | string[]
   /** `false` to serve no metrics route; `endpoint` to move it (relative to the prefix). */
   metrics?: false | { endpoint?: string; defaultMetrics?: boolean }
   /** Cluster mode: a redis:// URL or ioredis options (Sentinel included) (`REDIS_URL`). Absent: one process. */
@@ -67,11 +88,20 @@ const Limits = Type.Object({
   shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
   heartbeatIntervalMs: Type.Integer({ minimum: 0 }),
   heartbeatTimeoutMs: Type.Integer({ minimum: 1 }),
+  headersTimeoutMs: Type.Integer({ minimum: 100 }),
+  bodyTimeoutMs: Type.Integer({ minimum: 100 }),
+  keepAliveTimeoutMs: Type.Integer({ minimum: 1000 }),
+  maxConnections: Type.Integer({ minimum: 1 }),
+  maxConnectionsPerUser: Type.Integer({ minimum: 1 }),
+  maxIdleConnectionsPerAddress: Type.Integer({ minimum: 0 }),
+  maxInboundFramesPerSecond: Type.Integer({ minimum: 0 }),
+  maxAuthFailuresPerMinute: Type.Integer({ minimum: 0 }),
+  sendRateLimit: Type.Integer({ minimum: 0 }),
 })
 type Limits = Static<typeof Limits>
 const checkLimits = Compile(Limits)
 
-export const DEFAULT_LIMITS: Limits = {
+export const DEFAULT_LIMITS: Omit<Limits, 'maxConnections'> = {
   maxBufferedBytes: 1024 * 1024,
   maxMessageBytes: 64 * 1024,
   maxInboundBytes: 4096,
@@ -81,6 +111,17 @@ export const DEFAULT_LIMITS: Limits = {
   shutdownTimeoutMs: 5000,
   heartbeatIntervalMs: 25_000,
   heartbeatTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 10_000,
+  // Fastify's own default: longer than the usual 60 s idle timeout of load balancers, so
+  // that the balancer, not the hub, closes an idle upstream connection.
+  keepAliveTimeoutMs: 72_000,
+  maxConnectionsPerUser: 100,
+  maxIdleConnectionsPerAddress: 64,
+  // A framed client acks at most every 50 ms (20 a second): 50 leaves room for that and pings.
+  maxInboundFramesPerSecond: 50,
+  maxAuthFailuresPerMinute: 100,
+  sendRateLimit: 0,
 }
 
 // The environment, typed and coerced by env-schema; every variable is optional here
@@ -102,6 +143,16 @@ const EnvSchema = Type.Object({
   PUSHER_MAX_BATCH_SIZE: Type.Optional(Type.Integer()),
   PUSHER_MAX_BATCH_BYTES: Type.Optional(Type.Integer()),
   PUSHER_SHUTDOWN_TIMEOUT_MS: Type.Optional(Type.Integer()),
+  PUSHER_HEADERS_TIMEOUT_MS: Type.Optional(Type.Integer()),
+  PUSHER_BODY_TIMEOUT_MS: Type.Optional(Type.Integer()),
+  PUSHER_KEEPALIVE_TIMEOUT_MS: Type.Optional(Type.Integer()),
+  PUSHER_MAX_CONNECTIONS: Type.Optional(Type.Integer()),
+  PUSHER_MAX_CONNECTIONS_PER_USER: Type.Optional(Type.Integer()),
+  PUSHER_MAX_IDLE_PER_ADDRESS: Type.Optional(Type.Integer()),
+  PUSHER_MAX_INBOUND_FRAMES_PER_S: Type.Optional(Type.Integer()),
+  PUSHER_MAX_AUTH_FAILURES_PER_MIN: Type.Optional(Type.Integer()),
+  PUSHER_SEND_RATE_LIMIT: Type.Optional(Type.Integer()),
+  PUSHER_ALLOWED_ORIGINS: Type.Optional(Type.String()),
   PUSHER_METRICS: Type.Optional(Type.Boolean()),
   REDIS_URL: Type.Optional(Type.String()),
   REDIS_SENTINELS: Type.Optional(Type.String()),
@@ -122,6 +173,8 @@ export interface PusherConfig extends Limits {
   apiKeys: string[]
   dev: boolean
   metrics: false | { endpoint: string; defaultMetrics: boolean }
+  /** Exact origins allowed to open WebSockets; undefined: any (and requests without Origin always). */
+  allowedOrigins: Set<string> | undefined
   /** Undefined: no durable delivery. `path` undefined with a cluster: the Redis store. */
   store: StoreConfig | undefined
   /** Undefined: a single process, no Redis. */
@@ -179,6 +232,15 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     heartbeatIntervalMs: heartbeat.intervalMs ?? env.PUSHER_HEARTBEAT_INTERVAL_MS ?? DEFAULT_LIMITS.heartbeatIntervalMs,
     heartbeatTimeoutMs: ('timeoutMs' in heartbeat ? heartbeat.timeoutMs : undefined) ??
       env.PUSHER_HEARTBEAT_TIMEOUT_MS ?? DEFAULT_LIMITS.heartbeatTimeoutMs,
+    headersTimeoutMs: input.headersTimeoutMs ?? env.PUSHER_HEADERS_TIMEOUT_MS ?? DEFAULT_LIMITS.headersTimeoutMs,
+    bodyTimeoutMs: input.bodyTimeoutMs ?? env.PUSHER_BODY_TIMEOUT_MS ?? DEFAULT_LIMITS.bodyTimeoutMs,
+    keepAliveTimeoutMs: input.keepAliveTimeoutMs ?? env.PUSHER_KEEPALIVE_TIMEOUT_MS ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
+    maxConnections: input.maxConnections ?? env.PUSHER_MAX_CONNECTIONS ?? defaultMaxConnections(),
+    maxConnectionsPerUser: input.maxConnectionsPerUser ?? env.PUSHER_MAX_CONNECTIONS_PER_USER ?? DEFAULT_LIMITS.maxConnectionsPerUser,
+    maxIdleConnectionsPerAddress: input.maxIdleConnectionsPerAddress ?? env.PUSHER_MAX_IDLE_PER_ADDRESS ?? DEFAULT_LIMITS.maxIdleConnectionsPerAddress,
+    maxInboundFramesPerSecond: input.maxInboundFramesPerSecond ?? env.PUSHER_MAX_INBOUND_FRAMES_PER_S ?? DEFAULT_LIMITS.maxInboundFramesPerSecond,
+    maxAuthFailuresPerMinute: input.maxAuthFailuresPerMinute ?? env.PUSHER_MAX_AUTH_FAILURES_PER_MIN ?? DEFAULT_LIMITS.maxAuthFailuresPerMinute,
+    sendRateLimit: input.sendRateLimit ?? env.PUSHER_SEND_RATE_LIMIT ?? DEFAULT_LIMITS.sendRateLimit,
   }
   const [error] = checkLimits.Errors(limits)
   if (error !== undefined) fail(`option ${error.instancePath.slice(1)} ${error.message}`)
@@ -192,8 +254,44 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     ? { endpoint: metricsInput.endpoint ?? '/metrics', defaultMetrics: metricsInput.defaultMetrics ?? true }
     : false
 
+  const allowedOrigins = resolveOrigins(input.allowedOrigins ?? env.PUSHER_ALLOWED_ORIGINS)
+  if (customAuthenticator && allowedOrigins === undefined) {
+    warnings.push('a custom authenticator is set and PUSHER_ALLOWED_ORIGINS (allowedOrigins) is not: if it trusts cookies, ' +
+      'any web page can open a connection as its visitor (cross-site WebSocket hijacking); list the origins of your pages')
+  }
+
   const cluster = resolveCluster(input, env)
-  return { ...limits, jwt, apiKeys, dev, metrics, cluster, store: resolveStore(input, env, cluster !== undefined, dev), generated, warnings }
+  return { ...limits, jwt, apiKeys, dev, metrics, allowedOrigins, cluster, store: resolveStore(input, env, cluster !== undefined, dev), generated, warnings }
+}
+
+/** Exact origins (scheme://host[:port]), as browsers send them in the Origin header. */
+function resolveOrigins(value: string | string[] | undefined): Set<string> | undefined {
+  const origins = splitList(value)
+  if (origins.length === 0) return undefined
+  for (const origin of origins) {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {}
+    if (parsed === undefined || parsed.origin !== origin) {
+      fail(`allowed origin "${origin}" is not an exact origin: write scheme://host[:port] with no path or trailing slash, e.g. https://app.example.com`)
+    }
+  }
+  return new Set(origins)
+}
+
+/**
+ * PUSHER_TRUST_PROXY as Fastify's trustProxy: `true` (trust every hop: only when nothing
+ * but the proxy can reach the hub), a number of hops, or the proxies' addresses and CIDRs.
+ */
+export function resolveTrustProxy(value: string | undefined): boolean | string | ((address: string, hop: number) => boolean) {
+  if (value === undefined || value === '' || value === 'false') return false
+  if (value === 'true') return true
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value
 }
 
 /** better-sqlite3's name for a database that lives and dies with the process. */

@@ -8,6 +8,7 @@
 // syscalls, not one per message. Frames are prebuilt (frame.ts) and go straight to the
 // TCP socket under `ws`, in order with the control frames `ws` writes.
 import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { MessageFrames, type MessageMeta } from './envelope.js'
@@ -18,10 +19,14 @@ export type DisconnectReason =
   | 'heartbeat_timeout' // no pong within the heartbeat timeout
   | 'shutdown' // the hub closed it (app.close(), SIGTERM)
   | 'protocol_error' // a framed client sent a frame that is not an ack
+  | 'token_expired' // the credentials it was opened with expired (close 4001)
+  | 'frame_flood' // it sent frames faster than maxInboundFramesPerSecond (close 1008)
 
 /** What a connection needs from its hub; kept narrow so the write path is easy to follow. */
 export interface ConnectionOwner {
   readonly maxBufferedBytes: number
+  /** Inbound frames a connection may send per second on average; 0: no limit. */
+  readonly maxInboundFramesPerSecond: number
   /** The connection has frames queued and wants a flush this turn. */
   scheduleFlush(connection: Connection): void
   /** Frames sent at `sentAt` (one time, or one per frame) finished: written, or failed with `error`. */
@@ -38,7 +43,12 @@ export interface ConnectionOptions {
   framed?: boolean
   /** Framed clients: the last seq they saw; the replay starts after it. */
   since?: number
+  /** When the credentials the connection was opened with expire, in ms since the epoch. */
+  expiresAt?: number
 }
+
+/** A client may send this many seconds' worth of its inbound frame rate at once. */
+export const INBOUND_BURST_SECONDS = 10
 
 /** A stored message written to a connection by a replay. */
 export interface ReplayedMessage {
@@ -74,7 +84,14 @@ export class Connection {
    * reach the client after the older stored ones; null otherwise.
    */
   held: HeldMessage[] | null = null
+  /** When its credentials expire (ms since the epoch); 0: never. */
+  expiresAt: number
+  /** The hub's expiry slot for it, while one is scheduled; -1 otherwise. */
+  expirySlot = -1
   private heldBytes = 0
+  /** Inbound frames it may still send now: a token bucket refilled at the owner's rate. */
+  private inboundTokens: number
+  private inboundAt: number
 
   /** The TCP socket under `ws` (its private `_socket`; ws is pinned by the lockfile and tests pin this path). */
   private readonly tcp: Socket
@@ -93,6 +110,29 @@ export class Connection {
     this.tcp = (socket as unknown as { _socket: Socket })._socket
     this.framed = options.framed === true
     this.seq = options.since ?? 0
+    this.expiresAt = options.expiresAt ?? 0
+    this.inboundTokens = owner.maxInboundFramesPerSecond * INBOUND_BURST_SECONDS
+    this.inboundAt = performance.now()
+  }
+
+  /** The client's address, for log lines (undefined once the socket is gone). */
+  get remoteAddress(): string | undefined {
+    return this.tcp.remoteAddress
+  }
+
+  /**
+   * Counts one inbound frame (data or ping) against the connection's rate; false when it
+   * has used up its burst and its rate: the client floods, and the owner cuts it off.
+   */
+  takeInboundFrame(): boolean {
+    const rate = this.owner.maxInboundFramesPerSecond
+    if (rate === 0) return true
+    const now = performance.now()
+    this.inboundTokens = Math.min(rate * INBOUND_BURST_SECONDS, this.inboundTokens + ((now - this.inboundAt) * rate) / 1000)
+    this.inboundAt = now
+    if (this.inboundTokens < 1) return false
+    this.inboundTokens--
+    return true
   }
 
   /** Still open, and not being ended by the hub: frames can be written. */

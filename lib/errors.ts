@@ -27,6 +27,11 @@ export const PusherError = {
     'Redis is unreachable, so this node cannot reach the other nodes of the cluster; nothing was sent (retry shortly)',
     503,
   ),
+  SEND_RATE_LIMITED: createError(
+    'PUSHER_ERR_SEND_RATE_LIMITED',
+    '%s made more than %d requests in a second (PUSHER_SEND_RATE_LIMIT); retry in %s, or batch messages with /send/batch',
+    429,
+  ),
   STORE_DISABLED: createError(
     'PUSHER_ERR_STORE_DISABLED',
     'Durable delivery (ttl, durable) needs a message store: set PUSHER_DB (or REDIS_URL for a cluster)',
@@ -69,6 +74,27 @@ export const PusherError = {
     'PUSHER_ERR_INVALID_SINCE',
     '?since= must be the seq of the last message the client saw, a whole number (0 for everything kept)',
     400,
+  ),
+  TOO_MANY_CONNECTIONS: createError(
+    'PUSHER_ERR_TOO_MANY_CONNECTIONS',
+    'User "%s" already holds %d connections on this node (PUSHER_MAX_CONNECTIONS_PER_USER); close one before opening another',
+    429,
+  ),
+  HUB_FULL: createError(
+    'PUSHER_ERR_HUB_FULL',
+    'This node holds its maximum of %d connections (PUSHER_MAX_CONNECTIONS); retry later or against another node',
+    503,
+  ),
+  ORIGIN_FORBIDDEN: createError(
+    'PUSHER_ERR_ORIGIN_FORBIDDEN',
+    'Pages from this origin may not connect: add it to PUSHER_ALLOWED_ORIGINS',
+    403,
+  ),
+  // Senders and connecting clients: too many bad credentials from one address.
+  TOO_MANY_FAILURES: createError(
+    'PUSHER_ERR_TOO_MANY_FAILURES',
+    'Too many failed authentications from this address; retry in %d s with a valid token or API key',
+    429,
   ),
   UPGRADE_REQUIRED: createError(
     'PUSHER_ERR_UPGRADE_REQUIRED',

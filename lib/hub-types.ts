@@ -8,8 +8,13 @@ export interface HubOptions {
   heartbeatIntervalMs: number
   /** How long a pinged connection has to answer before it is dropped. */
   heartbeatTimeoutMs: number
-  /** How long a cut-off slow consumer gets to read its close frame before the socket is destroyed. */
+  /** How long a cut-off connection gets to read its close frame before the socket is destroyed. */
   closeGraceMs?: number
+  /**
+   * Frames (data and pings) a client may send per second on average, with bursts of ten
+   * seconds' worth; a client past it is closed with 1008. 0 or absent: no limit.
+   */
+  maxInboundFramesPerSecond?: number
 }
 
 /** Counters kept as plain numbers on the hot path; the metrics plugin reads them at scrape time. */

@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
 import { MessageFrames, type MessageMeta, parseClientFrame } from './envelope.js'
+import { ExpiryWheel } from './expiry-wheel.js'
 import { Heartbeat } from './heartbeat.js'
 import type { HubEvents, HubOptions, HubStats } from './hub-types.js'
 
@@ -20,11 +21,21 @@ function onSocketPong(this: WebSocket): void {
   ;(this as SocketWithConnection)[kConnection].awaitingPong = false
 }
 
+/** How a connection the hub gives up on is told, and how long it has to read that. */
+const CUTS = {
+  slow_consumer: { code: CloseCode.SLOW_CONSUMER, reason: 'slow consumer: too many unread bytes' },
+  token_expired: { code: CloseCode.TOKEN_EXPIRED, reason: 'token expired: fetch a fresh token and reconnect' },
+  frame_flood: { code: CloseCode.POLICY_VIOLATION, reason: 'too many frames: slow down' },
+} as const
+
 export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   readonly maxBufferedBytes: number
+  readonly maxInboundFramesPerSecond: number
   readonly stats: HubStats = {
     connectionsOpened: 0,
-    disconnects: { client_closed: 0, slow_consumer: 0, heartbeat_timeout: 0, shutdown: 0, protocol_error: 0 },
+    disconnects: {
+      client_closed: 0, slow_consumer: 0, heartbeat_timeout: 0, shutdown: 0, protocol_error: 0, token_expired: 0, frame_flood: 0,
+    },
     framesWritten: 0,
     framesFailed: 0,
   }
@@ -33,6 +44,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   private readonly users = new Map<string, Set<Connection>>()
   private readonly heartbeat: Heartbeat
+  private readonly expiry: ExpiryWheel<Connection>
   private readonly closeGraceMs: number
   private openConnections = 0
   private pendingCount = 0
@@ -46,6 +58,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private readonly onSocketClose: (this: WebSocket) => void
   /** The 'message' listener of framed sockets: acks, or a close with the reason. */
   private readonly onFramedMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void
+  /** The 'message' and 'ping' listener of plain sockets: their frames only count against the inbound limit. */
+  private readonly onInboundFrame: (this: WebSocket) => void
 
   constructor(options: HubOptions) {
     super()
@@ -57,11 +71,21 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.onFramedMessage = function onFramedMessage(this: WebSocket, data: Buffer, isBinary: boolean) {
       const connection = (this as SocketWithConnection)[kConnection]
       if (connection.endReason !== undefined) return
+      if (!connection.takeInboundFrame()) return hub.drop(connection, 'frame_flood')
       const frame = parseClientFrame(data, isBinary)
       if ('error' in frame) connection.refuse(frame.error)
       else hub.emit('ack', connection, frame.seq)
     }
+    this.onInboundFrame = function onInboundFrame(this: WebSocket) {
+      const connection = (this as SocketWithConnection)[kConnection]
+      if (connection.endReason === undefined && !connection.takeInboundFrame()) hub.drop(connection, 'frame_flood')
+    }
     this.maxBufferedBytes = options.maxBufferedBytes
+    this.maxInboundFramesPerSecond = options.maxInboundFramesPerSecond ?? 0
+    this.expiry = new ExpiryWheel((connection) => {
+      connection.expirySlot = -1
+      this.drop(connection, 'token_expired')
+    })
     this.closeGraceMs = options.closeGraceMs ?? 1000
     this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, options.heartbeatTimeoutMs, {
       connections: () => this.connections(),
@@ -128,8 +152,12 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     ;(socket as SocketWithConnection)[kConnection] = connection
     socket.on('close', this.onSocketClose)
     socket.on('pong', onSocketPong)
-    // Plain clients' frames are ignored, as go-pusher did; framed clients send acks.
+    // Plain clients' frames are ignored, as go-pusher did, but counted; framed clients send acks.
     if (connection.framed) socket.on('message', this.onFramedMessage)
+    else if (this.maxInboundFramesPerSecond > 0) socket.on('message', this.onInboundFrame)
+    // ws answers every ping with a pong: a ping flood costs writes, so pings count too.
+    if (this.maxInboundFramesPerSecond > 0) socket.on('ping', this.onInboundFrame)
+    if (connection.expiresAt > 0) connection.expirySlot = this.expiry.schedule(connection, connection.expiresAt)
     this.heartbeat.start()
     this.emit('connect', connection)
     return connection
@@ -178,6 +206,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   async close(timeoutMs: number): Promise<void> {
     this.closing = true
     this.heartbeat.stop()
+    this.expiry.stop()
     // What was sent before the close must reach the wire before the close frame does.
     this.flushAll()
     const open = [...this.connections()]
@@ -249,11 +278,12 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   }
 
   /**
-   * Ends a connection the hub gave up on. A slow consumer gets a close frame with its
-   * own code, queued behind what it has not read yet, and `closeGraceMs` to read it;
+   * Ends a connection the hub gave up on. A slow consumer, an expired token or a frame
+   * flood gets a close frame with its own code, queued behind what the client has not
+   * read yet, and `closeGraceMs` to read it (a flooding client is no longer read from);
    * a peer that stopped answering pings cannot read anything, so it is destroyed.
    */
-  private drop(connection: Connection, reason: 'slow_consumer' | 'heartbeat_timeout'): void {
+  private drop(connection: Connection, reason: 'heartbeat_timeout' | keyof typeof CUTS): void {
     if (connection.endReason !== undefined) return
     connection.endReason = reason
     this.end(connection, reason)
@@ -262,7 +292,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       socket.terminate()
       return
     }
-    socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer: too many unread bytes')
+    if (reason === 'frame_flood') socket.pause()
+    socket.close(CUTS[reason].code, CUTS[reason].reason)
     const timer = setTimeout(() => socket.terminate(), this.closeGraceMs)
     timer.unref()
     socket.once('close', () => clearTimeout(timer))
@@ -272,6 +303,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private end(connection: Connection, reason: DisconnectReason): void {
     if (connection.ended) return
     connection.ended = true
+    if (connection.expirySlot !== -1) this.expiry.cancel(connection, connection.expirySlot)
     connection.discardQueue()
     connection.takeHeld()
     this.pendingCount -= connection.pending

@@ -3,6 +3,7 @@
 // prom-client call; histograms are plain-number FastHistograms (histogram.ts).
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { AuthFailureReason } from './auth-failures.js'
+import type { RefusalReason } from './limits/refusals.js'
 import type { DisconnectReason } from './connection.js'
 import { FastHistogram } from './histogram.js'
 import type { Hub } from './hub.js'
@@ -18,6 +19,7 @@ export function registerHubMetrics(
   hub: Hub,
   bus: Bus,
   authFailures: Record<AuthFailureReason | 'api_key', number>,
+  refused: Record<RefusalReason, number>,
 ): void {
   const registers = [registry]
   const { stats } = hub
@@ -50,7 +52,7 @@ export function registerHubMetrics(
   })
   new Counter({
     name: 'pusher_disconnects_total',
-    help: 'Connections ended, by reason (client_closed, slow_consumer, heartbeat_timeout, shutdown)',
+    help: 'Connections ended, by reason (client_closed, slow_consumer, heartbeat_timeout, shutdown, protocol_error, token_expired, frame_flood)',
     labelNames: ['reason'],
     registers,
     collect() { setCounters(this, 'reason', stats.disconnects satisfies Record<DisconnectReason, number>) },
@@ -68,6 +70,14 @@ export function registerHubMetrics(
     labelNames: ['reason'],
     registers,
     collect() { setCounters(this, 'reason', authFailures) },
+  })
+
+  new Counter({
+    name: 'pusher_refused_total',
+    help: 'Connections and requests turned away by a default limit, by reason: connection_cap (503, PUSHER_MAX_CONNECTIONS), user_cap (429, PUSHER_MAX_CONNECTIONS_PER_USER), rate (429, too many authentication failures from one address), send_rate (429, per-API-key send limit), origin (403, PUSHER_ALLOWED_ORIGINS), timeout (408, request head or body too slow), shed (idle connection closed to make room), frame_flood (1008, too many inbound frames)',
+    labelNames: ['reason'],
+    registers,
+    collect() { setCounters(this, 'reason', refused) },
   })
 
   registerBusMetrics(registry, bus)

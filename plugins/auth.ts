@@ -10,9 +10,17 @@ import { type AuthFailureReason, hintFor, reasonForJwtError } from '../lib/auth-
 import type { PusherConfig, ResolvedJwt } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
 import { extractToken } from '../lib/token.js'
+import { uidProblem } from '../lib/uid.js'
 
-/** Decides who a connecting request belongs to; resolves to the user id, or throws to refuse. */
-export type AuthenticateFn = (request: FastifyRequest) => string | Promise<string>
+/**
+ * Who a connecting request belongs to: the user id, or the user id and when the
+ * credentials that proved it expire (ms since the epoch; the hub closes the connection
+ * then, with close code 4001).
+ */
+export type Identity = string | { uid: string; expiresAt?: number }
+
+/** Decides who a connecting request belongs to; resolves to an identity, or throws to refuse. */
+export type AuthenticateFn = (request: FastifyRequest) => Identity | Promise<Identity>
 export interface Authenticator {
   authenticate: AuthenticateFn
 }
@@ -23,8 +31,12 @@ export type AuthFailureCounts = Record<AuthFailureReason | 'api_key', number>
 declare module 'fastify' {
   interface FastifyInstance {
     authenticator: Authenticator
-    /** Runs the authenticator and checks the uid it returns; throws (or rejects with) a 401 error with a reason. */
-    authenticateConnection(request: FastifyRequest): string | Promise<string>
+    /**
+     * Runs the authenticator, sets `request.uid` and `request.uidExpiresAt`, and checks the
+     * uid; throws (or rejects with) a 401 error with a reason, or 429 when the client's
+     * address has failed too often.
+     */
+    authenticateConnection(request: FastifyRequest): void | Promise<void>
     /** onRequest hook for sender routes: 401 unless a valid API key is presented. */
     verifySender: onRequestHookHandler
     authFailures: AuthFailureCounts
@@ -32,6 +44,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The connecting user's id, set by authenticateConnection. */
     uid: string
+    /** When the credentials that proved `uid` expire, in ms since the epoch; 0: never. */
+    uidExpiresAt: number
   }
 }
 
@@ -65,7 +79,7 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
       // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
       const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
       if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
-      return uid
+      return typeof claims.exp === 'number' ? { uid, expiresAt: claims.exp * 1000 } : uid
     },
   }
 }
@@ -96,49 +110,79 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   }
   fastify.decorate('authFailures', failures)
   fastify.decorateRequest('uid', '')
+  fastify.decorateRequest('uidExpiresAt', 0)
+
+  const { refusals, failures: throttle } = fastify.pusherLimits
 
   /** An authenticator's error as the refusal the client gets, counted by reason. */
   const refusal = (error: unknown, request: FastifyRequest): Error => {
     const reason: AuthFailureReason = (error as { reason?: AuthFailureReason }).reason ?? 'rejected'
     failures[reason]++
-    request.log.info({ reason }, 'connection refused: %s', (error as Error).message)
+    throttle.recordFailure(request.ip)
+    refusals.log(reason, request.ip, `connection refused: ${(error as Error).message}`)
     // Our own failures and a custom authenticator's 4xx errors go out as they are;
     // anything else (a plain Error, a crash) is a refusal, never a 500 to the client.
     const status = (error as { statusCode?: number }).statusCode
     if (status !== undefined && status >= 400 && status < 500) return error as Error
     return new AuthFailure('rejected', (error as Error).message || hintFor('rejected'))
   }
-  const checkUid = (uid: unknown): string => {
-    if (typeof uid !== 'string' || uid.length === 0 || uid.length > config.maxUidLength) {
-      failures.invalid_uid++
-      throw new AuthFailure('invalid_uid', `${hintFor('invalid_uid')} of at most ${config.maxUidLength} characters`)
+  /** Puts a checked identity on the request. */
+  const accept = (request: FastifyRequest, identity: unknown): void => {
+    const { uid, expiresAt } = typeof identity === 'object' && identity !== null
+      ? identity as { uid?: unknown; expiresAt?: unknown }
+      : { uid: identity, expiresAt: undefined }
+    const problem = uidProblem(uid, config.maxUidLength)
+    if (problem !== undefined) throw refusal(new AuthFailure('invalid_uid', `${hintFor('invalid_uid')}: ${problem}`), request)
+    if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) {
+      throw refusal(new Error('the authenticator returned an expiresAt that is not a time in ms since the epoch'), request)
     }
-    return uid
+    if (expiresAt !== undefined && expiresAt <= Date.now()) throw refusal(new AuthFailure('expired'), request)
+    request.uid = uid as string
+    request.uidExpiresAt = expiresAt ?? 0
+  }
+  /** 429 before any verification work for an address that failed too often. */
+  const throttled = (request: FastifyRequest): (Error & { retryAfter: number }) | undefined => {
+    const waitMs = throttle.retryAfterMs(request.ip)
+    if (waitMs === 0) return undefined
+    const seconds = Math.ceil(waitMs / 1000)
+    refusals.refuse('rate', request.ip, `${request.method} ${request.routeOptions.url}: too many authentication failures, refused for ${seconds} s`)
+    return Object.assign(new PusherError.TOO_MANY_FAILURES(seconds), { retryAfter: seconds })
   }
 
   // Synchronous when the authenticator is (JWT is): a handshake then costs no promise.
-  fastify.decorate('authenticateConnection', function authenticateConnection(request: FastifyRequest): string | Promise<string> {
-    let uid: unknown
+  fastify.decorate('authenticateConnection', function authenticateConnection(request: FastifyRequest): void | Promise<void> {
+    const tooMany = throttled(request)
+    if (tooMany !== undefined) throw tooMany
+    let identity: Identity | Promise<Identity>
     try {
-      uid = fastify.authenticator.authenticate(request)
+      identity = fastify.authenticator.authenticate(request)
     } catch (error) {
       throw refusal(error, request)
     }
-    if (!(uid instanceof Promise)) return checkUid(uid)
-    return uid.then(checkUid, (error: unknown) => {
+    if (!(identity instanceof Promise)) return accept(request, identity)
+    return identity.then((resolved) => accept(request, resolved), (error: unknown) => {
       throw refusal(error, request)
     })
   })
 
   let verifyBearer: NonNullable<FastifyInstance['verifyBearerAuth']> | undefined
   await fastify.register(async (child) => {
-    await child.register(fastifyBearerAuth, { keys: config.apiKeys, addHook: false, verifyErrorLogLevel: 'warn' })
+    // rfc6749: the scheme is case-insensitive ("bearer", "BEARER"), as RFC 7235 says.
+    // Its own line per failure goes to trace: refusals are logged below, summarised.
+    await child.register(fastifyBearerAuth, { keys: config.apiKeys, addHook: false, specCompliance: 'rfc6749', verifyErrorLogLevel: 'trace' })
     verifyBearer = child.verifyBearerAuth
   })
   fastify.decorate('verifySender', function verifySender(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) {
+    const tooMany = throttled(request)
+    if (tooMany !== undefined) {
+      reply.header('retry-after', tooMany.retryAfter)
+      return done(tooMany)
+    }
     verifyBearer!(request, reply, (error) => {
       if (error === undefined) return done()
       failures.api_key++
+      throttle.recordFailure(request.ip)
+      refusals.log('api_key', request.ip, `${request.method} ${request.routeOptions.url}: sender refused, missing or unknown API key`)
       reply.header('www-authenticate', 'Bearer realm="fastify-pusher"')
       done(new PusherError.SENDER_UNAUTHORIZED())
     })
@@ -165,4 +209,4 @@ function jwtOptions(jwt: ResolvedJwt) {
   }
 }
 
-export default fp(authPlugin, { fastify: '5.x', name: 'pusher-auth' })
+export default fp(authPlugin, { fastify: '5.x', name: 'pusher-auth', dependencies: ['pusher-limits'] })

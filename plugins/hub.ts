@@ -20,16 +20,23 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
     maxBufferedBytes: config.maxBufferedBytes,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    maxInboundFramesPerSecond: config.maxInboundFramesPerSecond,
   })
   fastify.decorate('hub', hub)
 
+  // Through the refusal log: a client can make the hub cut it off as often as it
+  // reconnects, and each cut must not cost a log line.
+  const { refusals } = fastify.pusherLimits
   hub.on('disconnect', (connection, reason) => {
-    if (reason === 'slow_consumer' || reason === 'heartbeat_timeout') {
-      fastify.log.warn({ uid: connection.uid, reason }, 'connection dropped')
+    if (reason === 'frame_flood') {
+      refusals.refuse('frame_flood', connection.remoteAddress,
+        `user ${JSON.stringify(connection.uid)} sent frames faster than ${config.maxInboundFramesPerSecond} a second: closed with 1008`)
+    } else if (reason === 'slow_consumer' || reason === 'heartbeat_timeout') {
+      refusals.log(reason, connection.remoteAddress, `connection of user ${JSON.stringify(connection.uid)} dropped: ${reason}`)
     } else if (reason === 'shutdown' && hub.connectionCount === 0) {
       fastify.log.info('every connection closed for shutdown')
     }
   })
 }
 
-export default fp(hubPlugin, { fastify: '5.x', name: 'pusher-hub' })
+export default fp(hubPlugin, { fastify: '5.x', name: 'pusher-hub', dependencies: ['pusher-limits'] })

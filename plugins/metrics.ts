@@ -55,9 +55,9 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
     registry.removeSingleMetric(name)
   }
-  registerHubMetrics(registry, fastify.hub, fastify.bus, fastify.authFailures)
+  registerHubMetrics(registry, fastify.hub, fastify.bus, fastify.authFailures, fastify.pusherLimits.refusals.counts)
   // Only with durable delivery on (PUSHER_DB, or cluster mode).
   if (fastify.store !== undefined) registerStoreMetrics(registry, fastify.store)
 }
 
-export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-bus', 'pusher-auth', 'pusher-store'] })
+export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-bus', 'pusher-auth', 'pusher-store', 'pusher-limits'] })

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
+import { CloseCode } from '../lib/close-codes.js'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
 import { parseSince } from '../lib/envelope.js'
@@ -16,6 +17,7 @@ export interface WsRouteOptions {
 }
 
 async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
+  const hub = fastify.hub
   await fastify.register(websocket, {
     options: {
       // Inbound frames are not used by the hub; a small bound keeps a client from
@@ -33,31 +35,54 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
     // server's close open.
     preClose(done) {
       fastify.websocketServer.close()
-      fastify.hub.close(config.shutdownTimeoutMs).then(() => done(), done)
+      hub.close(config.shutdownTimeoutMs).then(() => done(), done)
     },
   })
+
+  const { refusals } = fastify.pusherLimits
+  const { allowedOrigins, maxConnections, maxConnectionsPerUser } = config
+
+  /** The per-user cap, checked once the user is known and again when the socket is taken. */
+  const userCapReached = (request: FastifyRequest): boolean => {
+    if (hub.connectionsOf(request.uid) < maxConnectionsPerUser) return false
+    refusals.refuse('user_cap', request.ip, `user ${JSON.stringify(request.uid)} already holds ${maxConnectionsPerUser} connections: 429`)
+    return true
+  }
 
   fastify.route({
     method: 'GET',
     url: '/ws',
-    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    onRequest: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
       if (!request.ws) return done(new PusherError.UPGRADE_REQUIRED())
-      if (fastify.hub.isClosing) return done(new PusherError.SHUTTING_DOWN())
+      if (hub.isClosing) return done(new PusherError.SHUTTING_DOWN())
+      // Browsers always send Origin on a WebSocket handshake; other clients may not, and
+      // cannot be made to by a page on another site, so a missing Origin passes.
+      const origin = request.headers.origin
+      if (allowedOrigins !== undefined && origin !== undefined && !allowedOrigins.has(origin)) {
+        refusals.refuse('origin', request.ip, `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed: 403`)
+        return done(new PusherError.ORIGIN_FORBIDDEN())
+      }
       if (Number.isNaN(parseSince(request.query))) return done(new PusherError.INVALID_SINCE())
-      let uid: string | Promise<string>
-      try {
-        uid = fastify.authenticateConnection(request)
-      } catch (error) {
-        return done(error as Error)
+      if (hub.connectionCount >= maxConnections) {
+        refusals.refuse('connection_cap', request.ip, `${maxConnections} connections open (PUSHER_MAX_CONNECTIONS): 503`)
+        return done(new PusherError.HUB_FULL(maxConnections))
       }
-      if (typeof uid === 'string') {
-        request.uid = uid
-        return done()
+      const refused = (error: Error & { retryAfter?: number }) => {
+        if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
+        done(error)
       }
-      uid.then((resolved) => {
-        request.uid = resolved
+      const admit = () => {
+        if (userCapReached(request)) return done(new PusherError.TOO_MANY_CONNECTIONS(request.uid, maxConnectionsPerUser))
         done()
-      }, done)
+      }
+      let authenticated: void | Promise<void>
+      try {
+        authenticated = fastify.authenticateConnection(request)
+      } catch (error) {
+        return refused(error as Error)
+      }
+      if (authenticated === undefined) return admit()
+      authenticated.then(admit, refused)
     },
     handler: async () => {
       throw new PusherError.UPGRADE_REQUIRED()
@@ -71,13 +96,23 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
       socket.on('error', onSocketError)
       const tcp = (socket as unknown as { _socket: Socket & { _httpMessage?: ServerResponse | null } })._socket
       tcp._httpMessage?.detachSocket(tcp)
-      if (fastify.hub.isClosing) {
+      if (hub.isClosing) {
         socket.close(1001, 'server shutting down')
+        return
+      }
+      // An asynchronous authenticator lets several upgrades of one user pass the check
+      // at once; the last ones over the cap are closed here.
+      if (userCapReached(request)) {
+        socket.close(CloseCode.POLICY_VIOLATION, `too many connections for this user (at most ${maxConnectionsPerUser})`)
         return
       }
       // ?since= means something to framed clients only: plain ones cannot tell seqs apart.
       const framed = socket.protocol === PROTOCOL_FRAMED
-      fastify.hub.add(request.uid, socket, { framed, since: framed ? parseSince(request.query) : undefined })
+      hub.add(request.uid, socket, {
+        framed,
+        since: framed ? parseSince(request.query) : undefined,
+        expiresAt: request.uidExpiresAt === 0 ? undefined : request.uidExpiresAt,
+      })
     },
   })
 }
@@ -89,6 +124,6 @@ function onSocketError(): void {}
 export default fp(wsRoute, {
   fastify: '5.x',
   name: 'pusher-ws-route',
-  dependencies: ['pusher-auth', 'pusher-hub'],
+  dependencies: ['pusher-auth', 'pusher-hub', 'pusher-limits'],
   encapsulate: true,
 })

@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import Fastify from 'fastify'
 import pusher from '../app.js'
 import { DEFAULT_LIMITS, resolveConfig } from '../lib/config.js'
+import { descriptorLimit } from '../lib/limits/descriptors.js'
 
 const secret = 'x'.repeat(32)
 const key = 'k'.repeat(20)
@@ -76,4 +77,40 @@ test('development mode generates what is missing, says so, and is refused in pro
 test('a short secret or key is accepted (go-pusher used "secret") but warned about', () => {
   const config = resolveConfig({ jwt: { secret: 'secret' }, apiKeys: ['short'], env: {} }, false)
   assert.equal(config.warnings.length, 2)
+})
+
+test('the abuse limits hold with no configuration, and each is set by its variable or option', () => {
+  const base = { jwt: { secret }, apiKeys: [key] }
+  const defaults = resolveConfig({ ...base, env: {} }, false)
+  assert.equal(defaults.headersTimeoutMs, 10_000)
+  assert.equal(defaults.bodyTimeoutMs, 10_000)
+  assert.equal(defaults.maxConnectionsPerUser, 100)
+  assert.equal(defaults.maxAuthFailuresPerMinute, 100)
+  assert.equal(defaults.sendRateLimit, 0)
+  assert.equal(defaults.allowedOrigins, undefined)
+  // Derived from this process's descriptor limit, with headroom for senders, Redis and SQLite.
+  const limit = descriptorLimit()!
+  assert.equal(defaults.maxConnections, limit - Math.max(128, Math.floor(limit / 10)))
+  assert.ok(defaults.maxConnections < limit)
+
+  const fromEnv = resolveConfig({ ...base, env: {
+    PUSHER_MAX_CONNECTIONS: '5000', PUSHER_MAX_CONNECTIONS_PER_USER: '3', PUSHER_HEADERS_TIMEOUT_MS: '2000',
+    PUSHER_MAX_INBOUND_FRAMES_PER_S: '0', PUSHER_ALLOWED_ORIGINS: 'https://a.example, https://b.example:8443',
+  } }, false)
+  assert.equal(fromEnv.maxConnections, 5000)
+  assert.equal(fromEnv.maxConnectionsPerUser, 3)
+  assert.equal(fromEnv.headersTimeoutMs, 2000)
+  assert.equal(fromEnv.maxInboundFramesPerSecond, 0)
+  assert.deepEqual([...fromEnv.allowedOrigins!], ['https://a.example', 'https://b.example:8443'])
+  assert.equal(resolveConfig({ ...base, maxConnectionsPerUser: 7, env: { PUSHER_MAX_CONNECTIONS_PER_USER: '3' } }, false).maxConnectionsPerUser, 7)
+})
+
+test('an allowed origin must be an exact origin; a custom authenticator without an allowlist is warned about', () => {
+  const base = { jwt: { secret }, apiKeys: [key], env: {} }
+  assert.throws(() => resolveConfig({ ...base, allowedOrigins: 'https://app.example.com/' }, false), refused(/not an exact origin/))
+  assert.throws(() => resolveConfig({ ...base, allowedOrigins: ['app.example.com'] }, false), refused(/not an exact origin/))
+  const custom = resolveConfig({ apiKeys: [key], env: {} }, true)
+  assert.ok(custom.warnings.some((warning) => /cross-site WebSocket hijacking/.test(warning)))
+  const listed = resolveConfig({ apiKeys: [key], allowedOrigins: 'https://app.example.com', env: {} }, true)
+  assert.equal(listed.warnings.length, 0)
 })

@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import * as promClient from 'prom-client'
 import pusher from '../app.js'
 import hubPlugin from '../plugins/hub.js'
+import limitsPlugin from '../plugins/limits.js'
 import wsRoute from '../routes/ws.js'
 import { resolveConfig } from '../lib/config.js'
 import { API_KEY, connect, SECRET, token, type TestHub } from './helpers.js'
@@ -64,6 +65,7 @@ test('registered under /push next to the host app\'s own routes, JWT and metrics
 test('a part registered without what it depends on fails at start, naming the missing plugin', async () => {
   const config = resolveConfig({ jwt: { secret: SECRET }, apiKeys: [API_KEY], env: {} }, false)
   const app = Fastify()
+  await app.register(limitsPlugin, { config })
   await app.register(hubPlugin, { config })
   app.register(wsRoute, { config })
   await assert.rejects(async () => { await app.ready() }, /pusher-auth/)

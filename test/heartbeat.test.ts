@@ -49,7 +49,8 @@ test('pings are spread over the interval, not sent to every connection in one tu
     const last = Math.max(...firstPings)
     // Each connection is still pinged within an interval (and a tick) of connecting.
     assert.ok(last - first >= intervalMs / 2, `the 40 first pings came within ${(last - first).toFixed(0)} ms of each other`)
-    assert.ok(last - first <= intervalMs, `the 40 first pings spanned ${(last - first).toFixed(0)} ms, more than the interval`)
+    // A tick is a fiftieth of the interval; the last ping may come that late (twice, on a busy machine).
+    assert.ok(last - first <= intervalMs * 1.04, `the 40 first pings spanned ${(last - first).toFixed(0)} ms, more than the interval`)
     await Promise.all(clients.map((client) => client.close()))
   } finally {
     await spread.app.close()

@@ -128,9 +128,9 @@ export async function connectFramed(hub: TestHub, uid: string, since?: number): 
   return client
 }
 
-/** Tries to connect and returns the HTTP status and JSON body the hub refused the upgrade with. */
-export async function refusedUpgrade(url: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<{ status: number; body: { code: string; message: string } }> {
-  const ws = new WebSocket(url, protocols, { headers })
+/** Tries to connect (from `localAddress`, any loopback address) and returns the HTTP status and JSON body the hub refused the upgrade with. */
+export async function refusedUpgrade(url: string, protocols: string[] = [], headers: Record<string, string> = {}, localAddress?: string): Promise<{ status: number; body: { code: string; message: string } }> {
+  const ws = new WebSocket(url, protocols, { headers, ...(localAddress !== undefined && { localAddress }) })
   return new Promise((resolve, reject) => {
     ws.once('open', () => {
       ws.terminate()

@@ -28,9 +28,16 @@ export function waitForOutput(child: ChildProcess, stream: 'stdout' | 'stderr', 
 }
 
 /** A hub in its own process with the test secret and API key, once it listens (and prints `ready`). */
-export async function startHubProcess(env: Record<string, string>, ...ready: RegExp[]): Promise<{ child: ChildProcess; hub: TestHub }> {
+export function startHubProcess(env: Record<string, string>, ...ready: RegExp[]): Promise<{ child: ChildProcess; hub: TestHub }> {
+  return startLimitedHubProcess({ env, ready })
+}
+
+/** startHubProcess, with the child's file-descriptor limit lowered to `nofile` (through `prlimit`) when given. */
+export async function startLimitedHubProcess({ env, ready = [], nofile }: { env: Record<string, string>; ready?: RegExp[]; nofile?: number }): Promise<{ child: ChildProcess; hub: TestHub }> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'info', 'app.ts'], {
+  const node = [process.execPath, '--import', 'tsx', 'node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'info', 'app.ts']
+  const [command, ...args] = nofile === undefined ? node : ['prlimit', `--nofile=${nofile}`, '--', ...node]
+  const child = spawn(command!, args, {
     cwd: root,
     env: { ...process.env, PORT: String(port), JWT_SECRET: SECRET, PUSHER_API_KEY: API_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -111,8 +111,10 @@ export class Connection {
     this.framed = options.framed === true
     this.seq = options.since ?? 0
     this.expiresAt = options.expiresAt ?? 0
-    this.inboundTokens = owner.maxInboundFramesPerSecond * INBOUND_BURST_SECONDS
-    this.inboundAt = performance.now()
+    // A full bucket, without a clock read per connection: the first frame's refill, from
+    // the beginning of time, tops it up to the burst.
+    this.inboundTokens = 0
+    this.inboundAt = Number.NEGATIVE_INFINITY
   }
 
   /** The client's address, for log lines (undefined once the socket is gone). */

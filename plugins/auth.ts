@@ -128,20 +128,23 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   }
   /** Puts a checked identity on the request. */
   const accept = (request: FastifyRequest, identity: unknown): void => {
-    const { uid, expiresAt } = typeof identity === 'object' && identity !== null
-      ? identity as { uid?: unknown; expiresAt?: unknown }
-      : { uid: identity, expiresAt: undefined }
+    let uid = identity
+    let expiresAt: unknown
+    if (typeof identity === 'object' && identity !== null) ({ uid, expiresAt } = identity as { uid?: unknown; expiresAt?: unknown })
     const problem = uidProblem(uid, config.maxUidLength)
     if (problem !== undefined) throw refusal(new AuthFailure('invalid_uid', `${hintFor('invalid_uid')}: ${problem}`), request)
-    if (expiresAt !== undefined && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) {
-      throw refusal(new Error('the authenticator returned an expiresAt that is not a time in ms since the epoch'), request)
+    if (expiresAt !== undefined) {
+      if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+        throw refusal(new Error('the authenticator returned an expiresAt that is not a time in ms since the epoch'), request)
+      }
+      if (expiresAt <= Date.now()) throw refusal(new AuthFailure('expired'), request)
+      request.uidExpiresAt = expiresAt
     }
-    if (expiresAt !== undefined && expiresAt <= Date.now()) throw refusal(new AuthFailure('expired'), request)
     request.uid = uid as string
-    request.uidExpiresAt = expiresAt ?? 0
   }
   /** 429 before any verification work for an address that failed too often. */
   const throttled = (request: FastifyRequest): (Error & { retryAfter: number }) | undefined => {
+    if (throttle.quiet) return undefined
     const waitMs = throttle.retryAfterMs(request.ip)
     if (waitMs === 0) return undefined
     const seconds = Math.ceil(waitMs / 1000)

@@ -39,7 +39,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
     },
   })
 
-  const { refusals } = fastify.pusherLimits
+  const { refusals, guard } = fastify.pusherLimits
   const { allowedOrigins, maxConnections, maxConnectionsPerUser } = config
 
   /** The per-user cap, checked once the user is known and again when the socket is taken. */
@@ -49,11 +49,25 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
     return true
   }
 
+  /** Upgrades whose authenticator answered asynchronously: others may have passed the user cap meanwhile. */
+  const authenticatedLater = new WeakSet<FastifyRequest>()
+
+  /** The last check, once the user is known. */
+  const admit = (request: FastifyRequest, done: HookHandlerDoneFunction) => {
+    if (userCapReached(request)) return done(new PusherError.TOO_MANY_CONNECTIONS(request.uid, maxConnectionsPerUser))
+    done()
+  }
+  const refuse = (reply: FastifyReply, error: Error & { retryAfter?: number }, done: HookHandlerDoneFunction) => {
+    if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
+    done(error)
+  }
+
   fastify.route({
     method: 'GET',
     url: '/ws',
     onRequest: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
       if (!request.ws) return done(new PusherError.UPGRADE_REQUIRED())
+      guard.admitted(request.raw.socket)
       if (hub.isClosing) return done(new PusherError.SHUTTING_DOWN())
       // Browsers always send Origin on a WebSocket handshake; other clients may not, and
       // cannot be made to by a page on another site, so a missing Origin passes.
@@ -67,22 +81,15 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
         refusals.refuse('connection_cap', request.ip, `${maxConnections} connections open (PUSHER_MAX_CONNECTIONS): 503`)
         return done(new PusherError.HUB_FULL(maxConnections))
       }
-      const refused = (error: Error & { retryAfter?: number }) => {
-        if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
-        done(error)
-      }
-      const admit = () => {
-        if (userCapReached(request)) return done(new PusherError.TOO_MANY_CONNECTIONS(request.uid, maxConnectionsPerUser))
-        done()
-      }
       let authenticated: void | Promise<void>
       try {
         authenticated = fastify.authenticateConnection(request)
       } catch (error) {
-        return refused(error as Error)
+        return refuse(reply, error as Error, done)
       }
-      if (authenticated === undefined) return admit()
-      authenticated.then(admit, refused)
+      if (authenticated === undefined) return admit(request, done)
+      authenticatedLater.add(request)
+      authenticated.then(() => admit(request, done), (error: Error) => refuse(reply, error, done))
     },
     handler: async () => {
       throw new PusherError.UPGRADE_REQUIRED()
@@ -101,8 +108,9 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
         return
       }
       // An asynchronous authenticator lets several upgrades of one user pass the check
-      // at once; the last ones over the cap are closed here.
-      if (userCapReached(request)) {
+      // at once; the last ones over the cap are closed here. (A synchronous one, JWT,
+      // runs check and upgrade in one turn: nothing can come between them.)
+      if (authenticatedLater.has(request) && userCapReached(request)) {
         socket.close(CloseCode.POLICY_VIOLATION, `too many connections for this user (at most ${maxConnectionsPerUser})`)
         return
       }

@@ -6,19 +6,22 @@
 //
 // - a socket that has not sent a complete request head within `headersTimeoutMs`, or
 //   whose body has not arrived `bodyTimeoutMs` after its head, gets a 408 and is closed;
-// - one address may hold at most `maxIdlePerAddress` sockets that have made no request
-//   yet; past that its oldest goes, once it has waited `IDLE_GRACE_MS` (a burst of
-//   connections through one proxy, or a reconnect storm, sends its requests within
-//   milliseconds and is not cut);
+// - one address may hold at most `maxIdlePerAddress` sockets that have waited a second
+//   without making a request; past that its oldest go, at the next check (once a second).
+//   A burst of connections through one proxy, or a reconnect storm, sends its requests
+//   within milliseconds and is never counted, and a connection costs no address lookup
+//   (a getpeername system call);
 // - when the server's sockets near the descriptor limit (`shedAt`), the oldest socket
 //   that has made no request anywhere is closed for each new one, then idle keep-alive
 //   sockets, then, with nothing left to shed, the new socket itself.
 //
 // A socket leaves the guard's care once it makes its first request or upgrade; after
 // that Node's own headersTimeout, requestTimeout and keepAliveTimeout apply (set by
-// tighten() below). Upgrades are noticed lazily, by Node having let go of the socket's
-// HTTP parser: listening to the server's 'upgrade' event would make Node hand every
-// upgrade to that listener even once the WebSocket server has stopped taking them.
+// tighten() below). The hub's WebSocket route says when it takes an upgrade
+// (admitted()); other upgrades are noticed at the next check, by Node having let go of
+// the socket's HTTP parser. Listening to the server's 'upgrade' event instead would make
+// Node hand every upgrade to that listener, even once the WebSocket server has stopped
+// taking them at shutdown.
 import type { IncomingMessage, Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Refusals } from './refusals.js'
@@ -44,11 +47,6 @@ export interface GuardStats {
 /** How long a socket may wait for its first request before an address over its cap loses it. */
 const IDLE_GRACE_MS = 1000
 
-const kArrivedAt = Symbol('pusher.arrivedAt')
-const kWaiting = Symbol('pusher.waiting')
-
-type GuardedSocket = Socket & { [kArrivedAt]: number; [kWaiting]: boolean }
-
 const TIMEOUT_BODY = JSON.stringify({
   statusCode: 408,
   code: 'PUSHER_ERR_REQUEST_TIMEOUT',
@@ -61,12 +59,9 @@ const TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nC
 export class ConnectionGuard {
   private server: Server | undefined
   private open = 0
-  /** Sockets that have made no request yet, oldest first. */
-  private readonly waiting = new Set<GuardedSocket>()
-  private readonly waitingByAddress = new Map<string, Set<GuardedSocket>>()
-  /** Addresses holding more waiting sockets than their cap, checked again at every sweep. */
-  private readonly overCap = new Set<string>()
-  /** Requests whose body was still arriving at the end of the turn their head came in, with their deadline. */
+  /** Sockets that have made no request yet, with when they came (Date.now()), oldest first. */
+  private readonly waiting = new Map<Socket, number>()
+  /** Requests whose body was still arriving after their head's turn, with their deadline. */
   private readonly slowBodies = new Map<IncomingMessage, number>()
   private arriving: IncomingMessage[] = []
   private arrivingScheduled = false
@@ -78,7 +73,7 @@ export class ConnectionGuard {
     const guard = this
     this.onSocketClose = function onSocketClose(this: Socket) {
       guard.open--
-      guard.leaveWaiting(this as GuardedSocket)
+      guard.leaveWaiting(this)
     }
   }
 
@@ -92,7 +87,7 @@ export class ConnectionGuard {
     server.on('connection', this.onConnection)
     server.on('request', this.onRequest)
     server.on('clientError', this.onClientError)
-    const every = Math.max(50, Math.min(1000, Math.floor(Math.min(this.options.headersTimeoutMs, this.options.bodyTimeoutMs) / 4)))
+    const every = Math.max(50, Math.min(IDLE_GRACE_MS, Math.floor(Math.min(this.options.headersTimeoutMs, this.options.bodyTimeoutMs) / 4)))
     this.sweepTimer = setInterval(this.sweep, every)
     this.sweepTimer.unref()
   }
@@ -107,32 +102,28 @@ export class ConnectionGuard {
     this.server = undefined
   }
 
-  private readonly onConnection = (raw: Socket): void => {
-    const socket = raw as GuardedSocket
+  /** The socket has made its first request (an upgrade the WebSocket route took, say): no longer idle. */
+  admitted(socket: Socket): void {
+    this.leaveWaiting(socket)
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
     this.open++
-    socket.once('close', this.onSocketClose)
-    socket[kArrivedAt] = performance.now()
-    socket[kWaiting] = true
-    this.waiting.add(socket)
-    const address = socket.remoteAddress ?? ''
-    let mine = this.waitingByAddress.get(address)
-    if (mine === undefined) this.waitingByAddress.set(address, (mine = new Set()))
-    mine.add(socket)
-    const cap = this.options.maxIdlePerAddress
-    if (cap > 0 && mine.size > cap) {
-      this.overCap.add(address)
-      this.enforceCap(address, socket[kArrivedAt])
-    }
+    // Not once(): 'close' comes once anyway, and once() would wrap the listener per socket.
+    socket.on('close', this.onSocketClose)
+    this.waiting.set(socket, Date.now())
     if (this.open >= this.options.shedAt) this.makeRoom(socket)
   }
 
   private readonly onRequest = (request: IncomingMessage): void => {
-    const socket = request.socket as GuardedSocket
-    if (socket[kWaiting]) this.leaveWaiting(socket)
+    const socket = request.socket
+    if (this.waiting.has(socket)) this.leaveWaiting(socket)
     const length = request.headers['content-length']
     if ((length === undefined || length === '0') && request.headers['transfer-encoding'] === undefined) return
-    // The body usually comes with the head: only one still arriving at the end of this
-    // turn is watched, so a fast request costs an array slot and no timer.
+    // The body usually comes in the same packet as the head, and is parsed once this
+    // event's callback (and the process.nextTick queue after it) has returned: only a
+    // request still incomplete at the end of the I/O phase is watched. Watching every one
+    // would hold every request of the last second in memory, and the GC would pay.
     this.arriving.push(request)
     if (this.arrivingScheduled) return
     this.arrivingScheduled = true
@@ -150,39 +141,43 @@ export class ConnectionGuard {
     this.arrivingScheduled = false
     const arriving = this.arriving
     this.arriving = []
-    const deadline = performance.now() + this.options.bodyTimeoutMs
+    let deadline = 0
     for (const request of arriving) {
-      if (!request.complete && !request.socket.destroyed) this.slowBodies.set(request, deadline)
+      if (request.complete || request.socket.destroyed) continue
+      deadline ||= Date.now() + this.options.bodyTimeoutMs
+      this.slowBodies.set(request, deadline)
     }
-  }
-
-  /** Closes the oldest waiting sockets of `address` past its cap, those that have had their grace. */
-  private enforceCap(address: string, now: number): void {
-    const cap = this.options.maxIdlePerAddress
-    const mine = this.waitingByAddress.get(address)
-    while (mine !== undefined && mine.size > cap) {
-      const oldest: GuardedSocket = mine.values().next().value!
-      if (upgraded(oldest)) {
-        this.leaveWaiting(oldest)
-        continue
-      }
-      if (now - oldest[kArrivedAt] < IDLE_GRACE_MS) return
-      this.shed(oldest, `${address} holds more than ${cap} connections that sent no request: closed its oldest`)
-    }
-    this.overCap.delete(address)
   }
 
   private readonly sweep = (): void => {
-    const now = performance.now()
-    for (const address of this.overCap) this.enforceCap(address, now)
-    const { headersTimeoutMs } = this.options
-    // In arrival order: the first socket still within its time ends the walk.
-    for (const socket of this.waiting) {
-      if (now - socket[kArrivedAt] < headersTimeoutMs) break
-      this.leaveWaiting(socket)
-      if (upgraded(socket)) continue
-      this.options.refusals.refuse('timeout', socket.remoteAddress, `no complete request head within ${headersTimeoutMs} ms: 408, closed`)
-      endWith408(socket)
+    const now = Date.now()
+    const { headersTimeoutMs, maxIdlePerAddress } = this.options
+    // Sockets that have waited their grace, by address, oldest first.
+    let idle: Map<string, Socket[]> | undefined
+    const young = Math.min(IDLE_GRACE_MS, headersTimeoutMs)
+    // In arrival order: the first socket too young for either check ends the walk.
+    for (const [socket, arrivedAt] of this.waiting) {
+      const waited = now - arrivedAt
+      if (waited < young) break
+      if (upgraded(socket)) {
+        this.leaveWaiting(socket)
+      } else if (waited >= headersTimeoutMs) {
+        this.leaveWaiting(socket)
+        this.options.refusals.refuse('timeout', socket.remoteAddress, `no complete request head within ${headersTimeoutMs} ms: 408, closed`)
+        endWith408(socket)
+      } else if (maxIdlePerAddress > 0 && waited >= IDLE_GRACE_MS) {
+        const address = socket.remoteAddress ?? ''
+        idle ??= new Map()
+        const sockets = idle.get(address)
+        if (sockets === undefined) idle.set(address, [socket])
+        else sockets.push(socket)
+      }
+    }
+    for (const [address, sockets] of idle ?? []) {
+      const over = sockets.length - maxIdlePerAddress
+      for (let i = 0; i < over; i++) {
+        this.shed(sockets[i]!, `${address} held more than ${maxIdlePerAddress} connections that sent no request: closed its oldest`)
+      }
     }
     for (const [request, deadline] of this.slowBodies) {
       if (request.complete || request.socket.destroyed) {
@@ -197,8 +192,8 @@ export class ConnectionGuard {
   }
 
   /** The server nears its descriptor budget: free one descriptor for the socket just accepted. */
-  private makeRoom(newcomer: GuardedSocket): void {
-    for (const oldest of this.waiting) {
+  private makeRoom(newcomer: Socket): void {
+    for (const oldest of this.waiting.keys()) {
       if (oldest === newcomer) break
       if (upgraded(oldest)) {
         this.leaveWaiting(oldest)
@@ -207,7 +202,7 @@ export class ConnectionGuard {
       this.shed(oldest, `${this.open} open connections, near the descriptor limit: closed the oldest that sent no request`)
       return
     }
-    const now = performance.now()
+    const now = Date.now()
     if (now - this.lastIdleClose > 1000 && this.server !== undefined) {
       // Idle keep-alive sockets of senders: they reconnect at their next request.
       this.lastIdleClose = now
@@ -218,19 +213,14 @@ export class ConnectionGuard {
     }
   }
 
-  private shed(socket: GuardedSocket, message: string): void {
+  private shed(socket: Socket, message: string): void {
     this.leaveWaiting(socket)
     this.options.refusals.refuse('shed', socket.remoteAddress, message)
     socket.destroy()
   }
 
-  private leaveWaiting(socket: GuardedSocket): void {
-    if (!socket[kWaiting]) return
-    socket[kWaiting] = false
+  private leaveWaiting(socket: Socket): void {
     this.waiting.delete(socket)
-    const address = socket.remoteAddress ?? ''
-    const mine = this.waitingByAddress.get(address)
-    if (mine !== undefined && mine.delete(socket) && mine.size === 0) this.waitingByAddress.delete(address)
   }
 }
 

@@ -50,6 +50,11 @@ export class FailureThrottle {
     window.failures++
   }
 
+  /** No address has failed lately: nothing to look up (a client's address costs a system call the first time). */
+  get quiet(): boolean {
+    return this.windows.size === 0
+  }
+
   /** Addresses with a window open (for tests and the memory bound). */
   get tracked(): number {
     return this.windows.size

@@ -4,7 +4,7 @@
 #   docker run --rm -p 3000:3000 -e JWT_SECRET=... -e PUSHER_API_KEY=... fastify-pusher
 #
 # `npm start` compiles TypeScript before starting, so it needs the dev dependencies.
-# The image compiles once at build time instead and starts fastify-cli directly,
+# The image compiles once at build time instead and starts the built server directly,
 # which lets the runtime stage carry production dependencies only.
 
 # ---- build: install everything, compile TypeScript to dist/, drop dev dependencies
@@ -32,7 +32,7 @@ COPY --from=build /app/dist ./dist
 RUN mkdir /data && chown node:node /data
 USER node
 EXPOSE 3000
-# Same flags as `npm start`, without the build step. Configure with environment
+# What `npm start` runs, without the build step. Configure with environment
 # variables: JWT_SECRET and PUSHER_API_KEY (required), PORT (default 3000), and the
 # others in the README's configuration table.
-CMD ["node_modules/.bin/fastify", "start", "--options", "--close-grace-delay", "10000", "-l", "info", "dist/app.js"]
+CMD ["node", "dist/bin/pusher-hub.js"]

@@ -47,6 +47,11 @@ export const PusherError = {
     'No message "%s" is kept: the id is wrong, or it was acknowledged or expired long enough ago to be forgotten',
     404,
   ),
+  ROUTE_NOT_FOUND: createError(
+    'PUSHER_ERR_ROUTE_NOT_FOUND',
+    'No route %s %s: the hub serves GET /ws, POST|GET /send, POST /send/batch, POST /broadcast, GET /messages/:id and GET /metrics',
+    404,
+  ),
   SHUTTING_DOWN: createError(
     'PUSHER_ERR_SHUTTING_DOWN',
     'The hub is shutting down; retry against another node',

@@ -1,5 +1,5 @@
 // Child processes the tests start: a free port to give them, waiting for what they
-// print, and the hub as `npm start` runs it (fastify-cli on app.ts, through tsx).
+// print, and the hub as `npm start` runs it (bin/pusher-hub, here through tsx).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
@@ -34,14 +34,15 @@ export function startHubProcess(env: Record<string, string>, ...ready: RegExp[])
 
 /** startHubProcess, with the child's file-descriptor limit lowered to `nofile` (through `prlimit`) when given. */
 export async function startLimitedHubProcess({ env, ready = [], nofile }: { env: Record<string, string>; ready?: RegExp[]; nofile?: number }): Promise<{ child: ChildProcess; hub: TestHub }> {
-  const port = await freePort()
-  const node = [process.execPath, '--import', 'tsx', 'node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'info', 'app.ts']
+  const node = [process.execPath, '--import', 'tsx', 'bin/pusher-hub.ts']
   const [command, ...args] = nofile === undefined ? node : ['prlimit', `--nofile=${nofile}`, '--', ...node]
   const child = spawn(command!, args, {
     cwd: root,
-    env: { ...process.env, PORT: String(port), JWT_SECRET: SECRET, PUSHER_API_KEY: API_KEY, ...env },
+    // Port 0: the OS picks a free one, and the hub says which.
+    env: { ...process.env, PORT: '0', FASTIFY_ADDRESS: '127.0.0.1', JWT_SECRET: SECRET, PUSHER_API_KEY: API_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  await waitForOutput(child, 'stdout', /Server listening/, ...ready)
+  const output = await waitForOutput(child, 'stdout', /Server listening at http:\/\/127\.0\.0\.1:\d+/, ...ready)
+  const port = Number(/Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1])
   return { child, hub: { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` } as TestHub }
 }

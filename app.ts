@@ -20,8 +20,18 @@ import metricsPlugin from './plugins/metrics.js'
 import sendRoutes from './routes/send.js'
 import wsRoute from './routes/ws.js'
 
-export type { AuthenticateFn, Authenticator, Identity } from './plugins/auth.js'
-export type { PusherLimits } from './plugins/limits.js'
+// Every plugin that decorates the instance is named here, type-only: that keeps its
+// `declare module 'fastify'` in the shipped app.d.ts, so that a consumer's app.bus,
+// app.hub, app.store and request.uid type-check from `import pusher from 'fastify-pusher'`.
+export type { AuthenticateFn, Authenticator, Identity, AuthPluginOptions } from './plugins/auth.js'
+export type { BusPluginOptions } from './plugins/bus.js'
+export type { HubPluginOptions } from './plugins/hub.js'
+export type { LimitsPluginOptions, PusherLimits } from './plugins/limits.js'
+export type { StorePluginOptions } from './plugins/store.js'
+export type { BatchDelivery, Bus, ClusterView, Delivery, OutgoingMessage } from './lib/bus.js'
+export type { MessageStore, StoredMessage, MessageStatus } from './lib/store.js'
+export type { MessageMeta } from './lib/envelope.js'
+export type { HubEvents, HubOptions, HubStats } from './lib/hub-types.js'
 export type { RefusalReason } from './lib/limits/refusals.js'
 export type { JwtAlgorithm, JwtOptions } from './lib/config.js'
 export { CloseCode } from './lib/close-codes.js'

@@ -1,4 +1,4 @@
-// `npm run bench:durable`: what a durable send (issue #5: POST /send with a ttl, stored
+// `npm run bench:durable`: what a durable send (POST /send with a ttl, stored
 // in SQLite before the answer) costs next to a plain one. fastify-pusher runs as in
 // `npm run bench` (fastify-cli on dist/app.js, sender keys and metrics on), pinned to
 // core 0, with a fresh SQLite file (PUSHER_DB) per run; bench/lib/durable-load.ts, on

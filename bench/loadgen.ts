@@ -1,5 +1,5 @@
 // The load generator: one process, pinned to its own core by bench/run.ts, driving any
-// go-pusher-protocol server (or the socket.io hub) through the phases of issue #3 and
+// go-pusher-protocol server (or the socket.io hub) through the benchmark phases and
 // printing one JSON object of figures. The server's CPU and memory are read from /proc.
 //
 //   node --import tsx bench/loadgen.ts --url http://127.0.0.1:8182 --pid 1234 [--protocol ws|socketio]

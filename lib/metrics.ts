@@ -95,7 +95,7 @@ export function registerHubMetrics(
 export const STORE_BUCKETS = [0.00005, ...LATENCY_BUCKETS]
 
 /**
- * The durable store's metrics (issue #5), registered only when a store is configured.
+ * The durable store's metrics, registered only when a store is configured.
  * Counters are this node's own; pusher_store_messages describes the whole store, which
  * in cluster mode (Redis) every node shares: there, every node reports the same value.
  */

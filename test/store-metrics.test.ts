@@ -1,4 +1,4 @@
-// The durable store's metrics (issue #5) in a hub's /metrics: what an operator reads
+// The durable store's metrics in a hub's /metrics: what an operator reads
 // after durable sends to an offline user and that user connecting; absent without a store.
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'

@@ -9,7 +9,7 @@ interface Figure {
   /** Path into a run's result, e.g. 'pacedLatencyMs.p50'. */
   path: string
   digits: number
-  /** Target for fastify-pusher, as text, where issue #3 sets one. */
+  /** Target for fastify-pusher, as text, where the project sets one. */
   target?: string
 }
 

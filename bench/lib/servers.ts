@@ -1,13 +1,10 @@
-// The servers the benchmarks run, and getting them ready: the reference hubs of
-// ../shared/bench installed, fastify-pusher and our own reference servers built.
+// The servers the benchmarks run, and getting them ready: fastify-pusher and the
+// reference servers of bench/reference/ (the floor, socket.io, and two of our own) built.
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
-import { log, pinned, root, runGenerator, sh, waitForPort } from './harness.js'
+import { log, pinned, runGenerator, sh, waitForPort } from './harness.js'
 import type { Interleaved } from './report.js'
 
-const peerSource = process.env.PEER_HUBS ?? `${root}../shared/bench`
-const peerDir = '/tmp/peer-hubs'
 export const API_KEY = 'bench-api-key-0123456789'
 
 export interface ServerSpec {
@@ -20,13 +17,16 @@ export interface ServerSpec {
 }
 
 export const servers: Record<string, ServerSpec> = {
-  floor: { name: 'floor (ws + node:http)', command: [`${peerDir}/floor-hub.mjs`], env: {}, load: [] },
-  socketio: { name: 'socket.io', command: [`${peerDir}/socketio-hub.mjs`], env: {}, load: ['--protocol', 'socketio'] },
+  // Plain JavaScript, run as they are: no build step, and nothing of ours in the way.
+  floor: { name: 'floor (ws + node:http)', command: ['bench/reference/floor-hub.mjs'], env: {}, load: [] },
+  socketio: { name: 'socket.io', command: ['bench/reference/socketio-hub.mjs'], env: {}, load: ['--protocol', 'socketio'] },
   pusher: {
     name: 'fastify-pusher',
     command: ['node_modules/fastify-cli/cli.js', 'start', '--options', '-l', 'warn', 'dist/app.js'],
     // Sender authentication, schema validation and metrics stay on, as in production.
-    env: { JWT_SECRET: 'secret', PUSHER_API_KEY: API_KEY },
+    // The connection cap is lifted to the descriptor limit: the scale phase holds as many
+    // connections as the process may (its default leaves a tenth for senders and Redis).
+    env: { JWT_SECRET: 'secret', PUSHER_API_KEY: API_KEY, PUSHER_MAX_CONNECTIONS: '19950' },
     load: ['--batch', '--api-key', API_KEY],
   },
   // Our reference servers (bench/reference/), for the interleaved part of npm run bench.
@@ -63,10 +63,6 @@ export async function stopServer(server: ChildProcess): Promise<void> {
 }
 
 export function prepare(): void {
-  if (!existsSync(`${peerDir}/node_modules`)) {
-    log(`installing the reference hubs from ${peerSource} into ${peerDir}`)
-    sh(`rm -rf ${peerDir} && cp -r ${peerSource} ${peerDir} && npm ci --prefix ${peerDir} --no-audit --no-fund`)
-  }
   log('building fastify-pusher (npm run build) and the reference servers (tsconfig.bench.json)')
   sh('npm run build')
   // Compiled like the hub, not run through tsx, whose helpers would cost them CPU per request.

@@ -1,4 +1,4 @@
-// Reference server: the floor's hub (../shared/bench/floor-hub.mjs) written as a plain
+// Reference server: the floor's hub (bench/reference/floor-hub.mjs) written as a plain
 // Fastify app: routing, @fastify/formbody and @fastify/websocket, and nothing else (no
 // sender authentication, no validation, no metrics). What it costs above the floor is
 // what the framework's request lifecycle costs; bench/RESULTS.md compares it with

@@ -12,6 +12,8 @@ import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { MessageFrames, type MessageMeta } from './envelope.js'
+import { headerLength, payloadLength } from './frame.js'
+import { directSocket } from './raw-socket.js'
 
 export type DisconnectReason =
   | 'client_closed' // the peer closed or the TCP connection dropped
@@ -45,6 +47,8 @@ export interface ConnectionOptions {
   since?: number
   /** When the credentials the connection was opened with expire, in ms since the epoch. */
   expiresAt?: number
+  /** The TCP socket the upgrade came on (request.raw.socket), for writing frames directly. */
+  tcp?: Socket
 }
 
 /** A client may send this many seconds' worth of its inbound frame rate at once. */
@@ -93,8 +97,11 @@ export class Connection {
   private inboundTokens: number
   private inboundAt: number
 
-  /** The TCP socket under `ws` (its private `_socket`; ws is pinned by the lockfile and tests pin this path). */
-  private readonly tcp: Socket
+  /** The TCP socket to write frames to directly (raw-socket.ts); undefined: through ws.send. */
+  private readonly tcp: Socket | undefined
+  /** Through ws.send: sends whose callback has not come yet, and who waits for them. */
+  private sendsInFlight = 0
+  private sendWaiters: Array<(error: Error | null | undefined) => void> = []
   /** A frame went out this turn; later ones queue until the hub's flush. */
   private flushScheduled = false
   private queue: Buffer[] | null = null
@@ -107,7 +114,7 @@ export class Connection {
     private readonly owner: ConnectionOwner,
     options: ConnectionOptions = {},
   ) {
-    this.tcp = (socket as unknown as { _socket: Socket })._socket
+    this.tcp = directSocket(socket, options.tcp)
     this.framed = options.framed === true
     this.seq = options.since ?? 0
     this.expiresAt = options.expiresAt ?? 0
@@ -119,7 +126,7 @@ export class Connection {
 
   /** The client's address, for log lines (undefined once the socket is gone). */
   get remoteAddress(): string | undefined {
-    return this.tcp.remoteAddress
+    return this.tcp?.remoteAddress
   }
 
   /**
@@ -144,7 +151,7 @@ export class Connection {
 
   /** Bytes accepted for this connection and not yet taken by the kernel. */
   get bufferedBytes(): number {
-    return this.tcp.writableLength + this.queueBytes
+    return (this.tcp === undefined ? this.socket.bufferedAmount : this.tcp.writableLength) + this.queueBytes
   }
 
   /**
@@ -191,6 +198,7 @@ export class Connection {
       return
     }
     const tcp = this.tcp
+    if (tcp === undefined) return this.writeThroughWs(frames, sentAt)
     if (!Array.isArray(frames)) {
       tcp.write(frames)
     } else {
@@ -203,6 +211,26 @@ export class Connection {
     // queued before it have gone (writes complete in order), or that the socket died.
     if (tcp.writableLength === 0) this.owner.onWritten(this, sentAt, null)
     else tcp.write(EMPTY, (error) => this.owner.onWritten(this, sentAt, error))
+  }
+
+  /** The fallback: each frame's payload through ws.send, which frames it again. */
+  private writeThroughWs(frames: Buffer | Buffer[], sentAt: number | number[]): void {
+    for (const frame of Array.isArray(frames) ? frames : [frames]) {
+      this.sendsInFlight++
+      this.socket.send(frame.subarray(headerLength(payloadLength(frame))), { binary: false }, this.onSent)
+    }
+    this.afterSends((error) => this.owner.onWritten(this, sentAt, error))
+  }
+
+  private readonly onSent = (error?: Error | null): void => {
+    if (--this.sendsInFlight > 0) return
+    for (const waiter of this.sendWaiters.splice(0)) waiter(error)
+  }
+
+  /** Calls `callback` once every ws.send so far has completed. */
+  private afterSends(callback: (error: Error | null | undefined) => void): void {
+    if (this.sendsInFlight === 0) callback(null)
+    else this.sendWaiters.push(callback)
   }
 
   /**
@@ -288,10 +316,12 @@ export class Connection {
   async drained(): Promise<void> {
     // Frames queued this turn reach the socket at the hub's flush.
     if (this.queue !== null) await new Promise<void>((resolve) => setImmediate(resolve))
-    if (this.ended || this.tcp.writableLength === 0) return
+    const tcp = this.tcp
+    if (tcp === undefined) return new Promise((resolve) => this.afterSends(() => resolve()))
+    if (this.ended || tcp.writableLength === 0) return
     // Writes complete in order: a zero-length write's callback says when the bytes before
     // it have gone, or that the socket died ('drain' comes only after a refused write).
-    await new Promise<void>((resolve) => this.tcp.write(EMPTY, () => resolve()))
+    await new Promise<void>((resolve) => tcp.write(EMPTY, () => resolve()))
   }
 
   /** Forgets queued frames: written by flush(), or never to be written (the connection is ending). */

@@ -30,3 +30,11 @@ export function textFrame(message: string | Buffer): Buffer {
   else message.copy(frame, offset)
   return frame
 }
+
+/** The payload length a frame built by textFrame() declares in its header. */
+export function payloadLength(frame: Buffer): number {
+  const short = frame[1]! & 0x7f
+  if (short < 126) return short
+  if (short === 126) return frame.readUInt16BE(2)
+  return frame.readUInt32BE(2) * 2 ** 32 + frame.readUInt32BE(6)
+}

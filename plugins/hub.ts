@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config.js'
 import { Hub } from '../lib/hub.js'
+import { onRawSocketFallback } from '../lib/raw-socket.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,6 +24,7 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
     maxInboundFramesPerSecond: config.maxInboundFramesPerSecond,
   })
   fastify.decorate('hub', hub)
+  onRawSocketFallback((message) => fastify.log.warn(message))
 
   // Through the refusal log: a client can make the hub cut it off as often as it
   // reconnects, and each cut must not cost a log line.

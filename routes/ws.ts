@@ -1,8 +1,6 @@
 // GET /ws: authenticate first, answer 401 before any upgrade, then hand the socket to
 // the hub. go-pusher clients connect unchanged with ?token=<jwt>.
 import websocket from '@fastify/websocket'
-import type { ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
@@ -10,6 +8,7 @@ import { CloseCode } from '../lib/close-codes.js'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
 import { parseSince } from '../lib/envelope.js'
+import { releaseUpgradeResponse } from '../lib/raw-socket.js'
 import { PROTOCOL_FRAMED, selectProtocol } from '../lib/token.js'
 
 export interface WsRouteOptions {
@@ -101,8 +100,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
       // TCP socket (with the request and its headers behind it).
       socket.removeAllListeners('error')
       socket.on('error', onSocketError)
-      const tcp = (socket as unknown as { _socket: Socket & { _httpMessage?: ServerResponse | null } })._socket
-      tcp._httpMessage?.detachSocket(tcp)
+      releaseUpgradeResponse(request.raw.socket)
       if (hub.isClosing) {
         socket.close(1001, 'server shutting down')
         return
@@ -120,6 +118,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
         framed,
         since: framed ? parseSince(request.query) : undefined,
         expiresAt: request.uidExpiresAt === 0 ? undefined : request.uidExpiresAt,
+        tcp: request.raw.socket,
       })
     },
   })

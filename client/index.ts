@@ -8,18 +8,20 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { ackFrame, parseEnvelope, type PusherMessage } from './frames.js'
+import { CloseCode } from '../lib/close-codes.js'
+import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../lib/protocol.js'
 
 export { backoffDelay, type BackoffOptions } from './backoff.js'
 export type { Listener } from './emitter.js'
 export type { PusherMessage } from './frames.js'
+export { CloseCode } from '../lib/close-codes.js'
 
 /** The subprotocol this client speaks; a hub that does not select it is too old. */
-export const PROTOCOL = 'pusher.framed.v1'
-// Offered too, but never spoken: a hub older than the framed protocol selects it, so
-// the connection opens and the client can say what is wrong. Offering nothing it knows
-// would make such a hub answer without a subprotocol, which browsers and ws turn into
-// an unexplained handshake failure (close code 1006).
-const PROTOCOL_PLAIN = 'pusher.v1'
+export const PROTOCOL = PROTOCOL_FRAMED
+// PROTOCOL_TEXT is offered too, but never spoken: a hub older than the framed protocol
+// selects it, so the connection opens and the client can say what is wrong. Offering
+// nothing it knows would make such a hub answer without a subprotocol, which browsers
+// and ws turn into an unexplained handshake failure (close code 1006).
 
 /** What the client needs of a WebSocket: the browser's, or `ws`'s on Node. */
 export interface WebSocketLike {
@@ -89,12 +91,12 @@ export interface PusherClientEvents {
 
 // Close codes after which reconnecting would fail the same way: the hub refused a
 // frame this client sent, so this client and that hub do not agree on the protocol.
-const FINAL_CLOSE_CODES = new Set([1008, 1009])
+const FINAL_CLOSE_CODES = new Set<number>([CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG])
 // The token the connection was opened with expired: a fresh one fixes it, so the client
 // asks its token function again and reconnects at once, without a backoff delay, unless
 // the connection lasted under a second (a token function handing out tokens that are
 // already expiring must not make it reconnect in a tight loop).
-const TOKEN_EXPIRED = 4001
+const TOKEN_EXPIRED = CloseCode.TOKEN_EXPIRED
 const MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS = 1000
 const OPEN = 1
 const DEFAULT_ACK_DELAY_MS = 50
@@ -209,7 +211,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     if (this.seq > 0) url.searchParams.set('since', String(this.seq))
     let socket: WebSocketLike
     try {
-      socket = new this.WebSocket(url.toString(), [PROTOCOL, PROTOCOL_PLAIN, `bearer.${token}`])
+      socket = new this.WebSocket(url.toString(), [PROTOCOL, PROTOCOL_TEXT, `${BEARER_PROTOCOL_PREFIX}${token}`])
     } catch (error) {
       // A token with characters a subprotocol cannot hold; a fresh one may not have them.
       this.emit('error', asError(error, 'the WebSocket could not be created'))

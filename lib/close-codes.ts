@@ -1,10 +1,11 @@
-// WebSocket close codes the hub sends (a client flooding frames gets POLICY_VIOLATION too). 1000-1015 are RFC 6455 codes; 4000-4999 are
-// reserved for applications, so our own reasons live there and a client can tell a
-// slow-consumer cut (reconnect and resync) from a shutdown (reconnect elsewhere).
+// WebSocket close codes the hub sends, shared with the client library (no imports).
+// 1000-1015 are RFC 6455 codes; 4000-4999 are reserved for applications, so our own
+// reasons live there and a client can tell a slow-consumer cut (reconnect and resync)
+// or an expired token (fetch a fresh one) from a shutdown (reconnect elsewhere).
 export const CloseCode = {
   /** The server is shutting down; reconnect (to another node) after a short delay. */
   GOING_AWAY: 1001,
-  /** A framed client sent something other than an ack; the reason says what to send. */
+  /** A framed client sent something other than an ack, or a client flooded frames; the reason says which. */
   POLICY_VIOLATION: 1008,
   /** An inbound frame was larger than `maxInboundBytes` (sent by `ws` itself). */
   MESSAGE_TOO_BIG: 1009,

@@ -4,11 +4,9 @@
 // base64url and dots, all legal in a protocol token). Other clients use the
 // Authorization header.
 
-/** The subprotocol a client offers next to its `bearer.<jwt>` entry; the hub selects it. */
-export const PROTOCOL_TEXT = 'pusher.v1'
-/** The framed protocol (envelope.ts): JSON envelopes with id and seq, acks, resume with ?since=. */
-export const PROTOCOL_FRAMED = 'pusher.framed.v1'
-const BEARER_PROTOCOL_PREFIX = 'bearer.'
+import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from './protocol.js'
+
+export { PROTOCOL_FRAMED, PROTOCOL_TEXT } from './protocol.js'
 const BEARER_HEADER_PREFIX = /^bearer\s+/i
 
 export interface TokenSources {

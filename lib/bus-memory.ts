@@ -1,16 +1,20 @@
 // The single-process bus: every connection is in this process's hub, so a send is a
 // hub write and nothing else. No Redis code is loaded on this path.
 import { type BatchDelivery, type Bus, type ClusterView, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
+import { BusBase } from './bus-base.js'
 import type { MessageMeta } from './envelope.js'
 import type { Hub } from './hub.js'
 import { assertUid, assertUids } from './uid.js'
 
-export class MemoryBus implements Bus {
+export class MemoryBus extends BusBase implements Bus {
+  readonly clustered = false
   readonly stats = newBusStats()
 
-  constructor(private readonly hub: Hub) {}
+  constructor(private readonly hub: Hub) {
+    super()
+  }
 
-  send(uid: string, message: string, meta?: MessageMeta): Delivery {
+  deliver(uid: string, message: string, meta?: MessageMeta): Delivery {
     assertUid(uid)
     const delivered = this.hub.send(uid, message, meta)
     if (delivered > 0) this.stats.messagesDelivered++
@@ -18,12 +22,12 @@ export class MemoryBus implements Bus {
     return { delivered, nodes: delivered > 0 ? 1 : 0 }
   }
 
-  sendBatch(messages: OutgoingMessage[]): BatchDelivery {
+  deliverBatch(messages: OutgoingMessage[]): BatchDelivery {
     assertUids(messages)
     let delivered = 0
     let offline = 0
     const results = messages.map(({ uid, message, meta }) => {
-      const count = this.send(uid, message, meta).delivered
+      const count = this.deliver(uid, message, meta).delivered
       delivered += count
       if (count === 0) offline++
       return { uid, delivered: count }

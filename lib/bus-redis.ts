@@ -7,6 +7,7 @@
 // "v\ufffd" are the same bytes (lib/uid.ts).
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
+import { BusBase } from './bus-base.js'
 import type { MessageMeta } from './envelope.js'
 import { PusherError } from './errors.js'
 import type { Connection } from './connection.js'
@@ -27,7 +28,8 @@ export interface RedisBusOptions {
   log: LinkLog
 }
 
-export class RedisBus implements ClusterBus {
+export class RedisBus extends BusBase implements ClusterBus {
+  readonly clustered = true
   readonly stats = newBusStats()
   readonly relay: RelayStats = { relayedOut: 0, relayedIn: 0, reconnects: 0 }
   readonly nodeId: string
@@ -45,6 +47,7 @@ export class RedisBus implements ClusterBus {
   private closed = false
 
   constructor(private readonly hub: Hub, private readonly options: RedisBusOptions) {
+    super()
     this.nodeId = options.nodeId
     const base: RedisOptions = typeof options.redis === 'string' ? {} : options.redis
     const connect = (extra: RedisOptions) =>
@@ -101,7 +104,7 @@ export class RedisBus implements ClusterBus {
     }
   }
 
-  async send(uid: string, message: string, meta?: MessageMeta): Promise<Delivery> {
+  async deliver(uid: string, message: string, meta?: MessageMeta): Promise<Delivery> {
     assertUid(uid)
     const local = this.hub.send(uid, message, meta)
     let holders: Record<string, string>
@@ -133,7 +136,7 @@ export class RedisBus implements ClusterBus {
     return partial ? { delivered, nodes, partial } : { delivered, nodes }
   }
 
-  async sendBatch(messages: OutgoingMessage[]): Promise<BatchDelivery> {
+  async deliverBatch(messages: OutgoingMessage[]): Promise<BatchDelivery> {
     // Refused whole: no message of the batch is sent.
     assertUids(messages)
     const results = messages.map(({ uid, message, meta }) => ({ uid, delivered: this.hub.send(uid, message, meta) }))

@@ -4,7 +4,12 @@
 // found through presence kept in Redis. The routes and embedders talk to this
 // interface only (the way centrifuge keeps broker.go beside its engines).
 
+import type { Redis } from 'ioredis'
+import type { BatchMessage, SendOptions } from './bus-base.js'
+import type { DurableSettings } from './durable-send.js'
 import type { MessageMeta } from './envelope.js'
+
+export type { BatchMessage, SendOptions } from './bus-base.js'
 
 export interface OutgoingMessage {
   uid: string
@@ -19,6 +24,10 @@ export interface Delivery {
   nodes: number
   /** Set when Redis could not be reached: only this node's connections were served. */
   partial?: true
+  /** Durable sends: the message's id (GET /messages/:id), its seq, and whether it was delivered or waits queued. */
+  id?: string
+  seq?: number
+  status?: 'delivered' | 'queued'
 }
 
 export interface BatchDelivery {
@@ -26,7 +35,8 @@ export interface BatchDelivery {
   delivered: number
   /** Messages whose user had no connection anywhere. */
   offline: number
-  results: Array<{ uid: string; delivered: number }>
+  /** In request order; durable items also carry id, seq and status. */
+  results: Array<{ uid: string; delivered: number; id?: string; seq?: number; status?: 'delivered' | 'queued' }>
   partial?: true
 }
 
@@ -48,9 +58,15 @@ export interface ClusterView {
 }
 
 export interface Bus {
+  /** True for a bus that joins nodes (a ClusterBus); false for the one-process bus. */
+  readonly clustered: boolean
   readonly stats: BusStats
-  send(uid: string, message: string, meta?: MessageMeta): Delivery | Promise<Delivery>
-  sendBatch(messages: OutgoingMessage[]): BatchDelivery | Promise<BatchDelivery>
+  /** To every connection of `uid`, on every node; with `ttl` or `durable`, stored first (see SendOptions). */
+  send(uid: string, message: string, options?: SendOptions): Delivery | Promise<Delivery>
+  /** Each message to its user; `options` (and each message's own `ttl`) as for send. */
+  sendBatch(messages: BatchMessage[], options?: SendOptions): BatchDelivery | Promise<BatchDelivery>
+  /** Stores what is sent with a time to live (the store plugin calls it). */
+  useStore(settings: DurableSettings): void
   broadcast(message: string): Delivery | Promise<Delivery>
   /** The whole cluster as last seen (one node: this one). */
   cluster(): ClusterView
@@ -70,7 +86,10 @@ export interface RelayStats {
 
 /** A bus that joins nodes: it also reports on its link to them. */
 export interface ClusterBus extends Bus {
+  readonly clustered: true
   readonly nodeId: string
+  /** The command connection to Redis, which the Redis message store shares. */
+  readonly redis: Redis
   readonly redisUp: boolean
   readonly relay: RelayStats
   /** Resolves once the presence changes made so far (connects, disconnects) are written to Redis, or failed. */
@@ -78,7 +97,7 @@ export interface ClusterBus extends Bus {
 }
 
 export function isClusterBus(bus: Bus): bus is ClusterBus {
-  return 'relay' in bus
+  return bus.clustered
 }
 
 export function newBusStats(): BusStats {

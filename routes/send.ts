@@ -8,9 +8,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompil
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import fp from 'fastify-plugin'
-import type { BatchDelivery, Delivery, OutgoingMessage } from '../lib/bus.js'
+import type { Delivery } from '../lib/bus.js'
 import type { PusherConfig } from '../lib/config.js'
 import { PusherError } from '../lib/errors.js'
+import { fromStore } from '../lib/durable-send.js'
 import { ttlSeconds } from '../lib/ttl.js'
 import { assertUid, assertUids } from '../lib/uid.js'
 import { senderSchemas } from './schemas.js'
@@ -53,58 +54,25 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   }
 
   const store = fastify.store
-  /**
-   * A store operation whose failure (Redis away, a full disk) is the sender's 503, with a
-   * reason. A uid the store refuses stays the 400 it is (the routes check uids first).
-   */
-  const fromStore = <T>(operation: () => Promise<T>): Promise<T> => operation().catch((error: Error) => {
-    if (error instanceof PusherError.INVALID_UID) throw error
-    throw new PusherError.STORE_UNAVAILABLE(error.message)
-  })
-  /**
-   * The time to live a send asks for, in ms; undefined for a plain (not durable) send.
-   * An explicit ttl is read by ttlSeconds (lib/ttl.ts), the one parser of every spelling.
-   */
-  const ttlOf = ({ ttl, durable }: Pick<SendFields, 'ttl' | 'durable'>, field = 'ttl'): number | undefined => {
-    if (ttl !== undefined) return ttlSeconds(ttl, field) * 1000
-    if (durable !== true && durable !== 'true') return undefined
-    if (config.store === undefined) throw new PusherError.STORE_DISABLED()
-    return config.store.defaultTtlMs
-  }
-
-  /**
-   * A durable send: stored first (the answer waits for the commit), then sent like any
-   * other. 200 when a connection took it now, 202 when it waits for the user's next
-   * connect. A relay failure after the commit still leaves the message queued: 202.
-   */
-  const sendDurable = async (reply: FastifyReply, uid: string, message: string, ttlMs: number) => {
-    if (store === undefined) throw new PusherError.STORE_DISABLED()
-    const [stored] = await fromStore(() => store.append([{ uid, data: message, ttlMs }]))
-    const { id, seq, createdAt } = stored!
-    let delivery: Delivery = { delivered: 0, nodes: 0 }
-    try {
-      delivery = await bus.send(uid, message, { id, seq, time: createdAt })
-    } catch (error) {
-      reply.log.warn(`durable message ${id} stays queued: ${(error as Error).message}`)
-    }
-    if (delivery.delivered > 0) {
-      store.markDelivered([id]).catch((error: Error) => reply.log.warn(`marking ${id} delivered failed: ${error.message}`))
-      return { ...delivery, id, seq, status: 'delivered' }
-    }
-    reply.code(202)
-    return { ...delivery, id, seq, status: 'queued' }
-  }
+  /** `durable` as a form or query field is a string. */
+  const isDurable = (durable: boolean | string | undefined) => durable === true || durable === 'true'
 
   // Handlers are plain functions (not async): Fastify sends what they return, and with
   // the in-process bus the hottest route then needs no promise at all.
   const sendOne = (fields: SendFields, reply: FastifyReply) => {
-    const { uid, message } = fields
+    const { uid, message, ttl } = fields
     assertUid(uid, config.maxUidLength)
     checkSize(message)
-    const ttlMs = ttlOf(fields)
-    if (ttlMs !== undefined) return sendDurable(reply, uid, message, ttlMs)
-    const delivery = bus.send(uid, message)
-    return delivery instanceof Promise ? delivery.then((d) => delivered(uid, d)) : delivered(uid, delivery)
+    const durable = isDurable(fields.durable)
+    if (ttl === undefined && !durable) {
+      const delivery = bus.send(uid, message)
+      return delivery instanceof Promise ? delivery.then((d) => delivered(uid, d)) : delivered(uid, delivery)
+    }
+    // Stored first; 200 when a connection took it now, 202 when it waits for the user's next connect.
+    return Promise.resolve(bus.send(uid, message, { ttl, durable })).then((delivery) => {
+      if (delivery.status === 'queued') reply.code(202)
+      return delivery
+    })
   }
 
   fastify.post('/send', {
@@ -138,54 +106,16 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     }
   })
 
-  /**
-   * A batch with durable messages: those are stored first, all in one append, then the
-   * whole batch is sent as usual. Each durable result says whether it was delivered or
-   * waits queued. If the cluster cannot be reached the durable messages stay queued and
-   * the answer is partial rather than 503, since they must not be sent again.
-   */
-  const sendBatchDurable = async (reply: FastifyReply, messages: OutgoingMessage[], ttls: Array<number | undefined>) => {
-    if (store === undefined) throw new PusherError.STORE_DISABLED()
-    const durable = ttls.flatMap((ttlMs, i) => (ttlMs === undefined ? [] : [i]))
-    const stored = await fromStore(() => store.append(durable.map((i) => ({ uid: messages[i]!.uid, data: messages[i]!.message, ttlMs: ttls[i]! }))))
-    durable.forEach((i, k) => {
-      const { id, seq, createdAt } = stored[k]!
-      messages[i] = { uid: messages[i]!.uid, message: messages[i]!.message, meta: { id, seq, time: createdAt } }
-    })
-    let batch: BatchDelivery
-    try {
-      batch = await bus.sendBatch(messages)
-    } catch (error) {
-      reply.log.warn(`batch with ${durable.length} durable messages left queued: ${(error as Error).message}`)
-      batch = { delivered: 0, offline: messages.length, results: messages.map(({ uid }) => ({ uid, delivered: 0 })), partial: true }
-    }
-    const results: Array<BatchDelivery['results'][number] & { id?: string; seq?: number; status?: string }> = batch.results
-    const taken: string[] = []
-    for (const i of durable) {
-      const { id, seq } = messages[i]!.meta!
-      const delivered = results[i]!.delivered > 0
-      if (delivered) taken.push(id)
-      results[i] = { ...results[i]!, id, seq, status: delivered ? 'delivered' : 'queued' }
-    }
-    if (taken.length > 0) store.markDelivered(taken).catch((error: Error) => reply.log.warn(`marking a batch delivered failed: ${error.message}`))
-    return batch
-  }
-
   fastify.post('/send/batch', {
     bodyLimit: config.maxBatchBytes,
     schema: { body: schemas.BatchBody, response: { 200: schemas.BatchResult } },
-  }, (request, reply) => {
-    // Check every uid, size and ttl first, so a batch is either refused whole or sent whole.
+  }, (request) => {
+    // Check every uid and size first, so a batch is either refused whole or sent whole
+    // (the bus checks every ttl before it stores or sends anything).
     const { messages, ttl, durable } = request.body
     assertUids(messages, config.maxUidLength)
     for (const { message } of messages) checkSize(message)
-    // The common batch asks for nothing durable: no per-message work for it.
-    if (ttl === undefined && durable === undefined && messages.every((m) => m.ttl === undefined)) return bus.sendBatch(messages)
-    // The batch's own ttl is checked even where every message has its own.
-    const batchTtlMs = ttlOf({ ttl, durable })
-    const ttls = messages.map((item, i) => (item.ttl === undefined ? batchTtlMs : ttlOf({ ttl: item.ttl }, `messages[${i}].ttl`)))
-    if (ttls.every((ttlMs) => ttlMs === undefined)) return bus.sendBatch(messages)
-    return sendBatchDurable(reply, messages.map(({ uid, message }) => ({ uid, message })), ttls)
+    return bus.sendBatch(messages, { ttl, durable: isDurable(durable) })
   })
 
   fastify.post('/broadcast', {

@@ -1,5 +1,5 @@
 // `npm run bench:jwt`: what fast-jwt's cache of verified tokens costs and saves, per
-// algorithm. lib/config-jwt.ts (cacheVerified) keeps the cache for public keys only;
+// algorithm. lib/config/jwt.ts (cacheVerified) keeps the cache for public keys only;
 // this is the measurement behind that. Runs in one process, pinned to one core; prints,
 // per algorithm, the CPU of one verification with and without the cache, for a token
 // never seen before and for one verified moments ago.

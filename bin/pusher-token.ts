@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Mints a client token: `JWT_SECRET=... pusher-token <uid> [--ttl seconds]`.
 import { parseArgs } from 'node:util'
-import { mintToken } from '../lib/mint-token.js'
+import { mintToken } from '../lib/auth/mint-token.js'
 
 const usage = `usage: JWT_SECRET=<secret> pusher-token <uid> [--ttl <seconds>]
 

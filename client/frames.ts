@@ -1,5 +1,5 @@
 // The frames of the framed protocol (pusher.framed.v1) as the client sees them. The
-// server writes them (lib/envelope.ts); the client checks them rather than trusting
+// server writes them (lib/hub/envelope.ts); the client checks them rather than trusting
 // them, so a proxy or a server bug shows up as an `error` event instead of a crash or
 // a silently wrong lastSeq.
 

@@ -8,13 +8,13 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { ackFrame, parseEnvelope, type PusherMessage } from './frames.js'
-import { CloseCode } from '../lib/close-codes.js'
+import { CloseCode } from '../lib/hub/close-codes.js'
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../lib/protocol.js'
 
 export { backoffDelay, type BackoffOptions } from './backoff.js'
 export type { Listener } from './emitter.js'
 export type { PusherMessage } from './frames.js'
-export { CloseCode } from '../lib/close-codes.js'
+export { CloseCode } from '../lib/hub/close-codes.js'
 
 /** The subprotocol this client speaks; a hub that does not select it is too old. */
 export const PROTOCOL = PROTOCOL_FRAMED

@@ -4,7 +4,7 @@
 
 /** The plain subprotocol: bare text frames, as go-pusher sent them. */
 export const PROTOCOL_TEXT = 'pusher.v1'
-/** The framed protocol (lib/envelope.ts): JSON envelopes with id and seq, acks, resume with ?since=. */
+/** The framed protocol (lib/hub/envelope.ts): JSON envelopes with id and seq, acks, resume with ?since=. */
 export const PROTOCOL_FRAMED = 'pusher.framed.v1'
 /** A `bearer.<jwt>` subprotocol entry carries a browser's token (browsers cannot set headers). */
 export const BEARER_PROTOCOL_PREFIX = 'bearer.'

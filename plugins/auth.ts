@@ -6,11 +6,11 @@ import fastifyBearerAuth from '@fastify/bearer-auth'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { type AuthFailureReason, hintFor, reasonForJwtError } from '../lib/auth-failures.js'
-import type { PusherConfig, ResolvedJwt } from '../lib/config.js'
+import { type AuthFailureReason, hintFor, reasonForJwtError } from '../lib/auth/failures.js'
+import type { PusherConfig, ResolvedJwt } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
-import { extractToken } from '../lib/token.js'
-import { uidProblem } from '../lib/uid.js'
+import { extractToken } from '../lib/auth/token.js'
+import { uidProblem } from '../lib/auth/uid.js'
 
 /**
  * Who a connecting request belongs to: the user id, or the user id and when the

@@ -3,9 +3,9 @@
 // Redis bus, which joins this node to the cluster; its code is only loaded then.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Bus } from '../lib/bus.js'
-import { MemoryBus } from '../lib/bus-memory.js'
-import type { PusherConfig } from '../lib/config.js'
+import type { Bus } from '../lib/bus/bus.js'
+import { MemoryBus } from '../lib/bus/memory.js'
+import type { PusherConfig } from '../lib/config/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,7 +24,7 @@ async function busPlugin(fastify: FastifyInstance, { config }: BusPluginOptions)
     fastify.decorate('bus', new MemoryBus(fastify.hub))
     return
   }
-  const { RedisBus } = await import('../lib/bus-redis.js')
+  const { RedisBus } = await import('../lib/bus/redis.js')
   const bus = new RedisBus(fastify.hub, {
     redis: cluster.connection,
     prefix: cluster.prefix,

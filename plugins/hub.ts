@@ -2,9 +2,9 @@
 // its connections (1001, bounded flush: Hub.close), once upgrades have stopped.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { PusherConfig } from '../lib/config.js'
-import { Hub } from '../lib/hub.js'
-import { onRawSocketFallback } from '../lib/raw-socket.js'
+import type { PusherConfig } from '../lib/config/config.js'
+import { Hub } from '../lib/hub/hub.js'
+import { onRawSocketFallback } from '../lib/hub/raw-socket.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

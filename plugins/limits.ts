@@ -7,7 +7,7 @@
 import type { Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { PusherConfig } from '../lib/config.js'
+import type { PusherConfig } from '../lib/config/config.js'
 import { ConnectionGuard } from '../lib/limits/connection-guard.js'
 import { descriptorLimit, openDescriptors } from '../lib/limits/descriptors.js'
 import { FailureThrottle } from '../lib/limits/failure-throttle.js'

@@ -5,9 +5,9 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyReque
 import fp from 'fastify-plugin'
 import fastifyMetricsModule, { type IMetricsPluginOptions } from 'fastify-metrics'
 import * as promClient from 'prom-client'
-import type { PusherConfig } from '../lib/config.js'
-import type { HistogramSeries } from '../lib/histogram.js'
-import { httpDurationHistogram, registerHubMetrics, registerStoreMetrics } from '../lib/metrics.js'
+import type { PusherConfig } from '../lib/config/config.js'
+import type { HistogramSeries } from '../lib/metrics/histogram.js'
+import { httpDurationHistogram, registerHubMetrics, registerStoreMetrics } from '../lib/metrics/metrics.js'
 
 // fastify-metrics is CommonJS with `exports.default`; from ESM the plugin sits one level down.
 const fastifyMetrics = (fastifyMetricsModule as unknown as { default: FastifyPluginCallback<Partial<IMetricsPluginOptions>> }).default

@@ -4,13 +4,13 @@
 // missed), and sweeps what outlived its time to live.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { PusherConfig } from '../lib/config.js'
-import { isClusterBus } from '../lib/bus.js'
+import type { PusherConfig } from '../lib/config/config.js'
+import { isClusterBus } from '../lib/bus/bus.js'
 import { PusherError } from '../lib/errors.js'
-import { reportPersistence } from '../lib/redis-persistence.js'
-import { Replayer } from '../lib/replay.js'
-import type { MessageStore } from '../lib/store.js'
-import { type TimedStore, timedStore } from '../lib/store-timing.js'
+import { reportPersistence } from '../lib/redis/persistence.js'
+import { Replayer } from '../lib/store/replay.js'
+import type { MessageStore } from '../lib/store/store.js'
+import { type TimedStore, timedStore } from '../lib/store/timing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,10 +35,10 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
   let engine: MessageStore
   let stopPersistenceCheck = () => {}
   if (settings.path !== undefined) {
-    const { SqliteStore } = await import('../lib/store-sqlite.js')
+    const { SqliteStore } = await import('../lib/store/sqlite.js')
     engine = new SqliteStore({ path: settings.path, ...options })
   } else {
-    const { RedisStore } = await import('../lib/store-redis.js')
+    const { RedisStore } = await import('../lib/store/redis.js')
     const clusterBus = fastify.bus
     if (!isClusterBus(clusterBus)) throw new PusherError.CONFIG('the Redis message store needs cluster mode (REDIS_URL)')
     engine = new RedisStore(clusterBus.redis, config.cluster!.prefix, options)

@@ -1,8 +1,8 @@
 // Request and response shapes of the sender API, one TypeBox source for validation,
 // serialization and the handler's types. Unknown fields are errors, not silently dropped.
 import { Type } from 'typebox'
-import type { PusherConfig } from '../lib/config.js'
-import { MAX_TTL_SECONDS } from '../lib/ttl.js'
+import type { PusherConfig } from '../lib/config/config.js'
+import { MAX_TTL_SECONDS } from '../lib/store/ttl.js'
 
 export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBatchSize'>) {
   // Its rule (non-empty, at most maxUidLength UTF-16 code units, well-formed Unicode) is

@@ -8,12 +8,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompil
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import fp from 'fastify-plugin'
-import type { Delivery } from '../lib/bus.js'
-import type { PusherConfig } from '../lib/config.js'
+import type { Delivery } from '../lib/bus/bus.js'
+import type { PusherConfig } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
-import { fromStore } from '../lib/durable-send.js'
-import { ttlSeconds } from '../lib/ttl.js'
-import { assertUid, assertUids } from '../lib/uid.js'
+import { fromStore } from '../lib/store/durable-send.js'
+import { ttlSeconds } from '../lib/store/ttl.js'
+import { assertUid, assertUids } from '../lib/auth/uid.js'
 import { senderSchemas } from './schemas.js'
 
 interface SendFields {

@@ -4,12 +4,12 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
-import { CloseCode } from '../lib/close-codes.js'
-import type { PusherConfig } from '../lib/config.js'
+import { CloseCode } from '../lib/hub/close-codes.js'
+import type { PusherConfig } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
-import { parseSince } from '../lib/envelope.js'
-import { releaseUpgradeResponse } from '../lib/raw-socket.js'
-import { PROTOCOL_FRAMED, selectProtocol } from '../lib/token.js'
+import { parseSince } from '../lib/hub/envelope.js'
+import { releaseUpgradeResponse } from '../lib/hub/raw-socket.js'
+import { PROTOCOL_FRAMED, selectProtocol } from '../lib/auth/token.js'
 
 export interface WsRouteOptions {
   config: PusherConfig

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import type { RedisBus } from '../lib/bus-redis.js'
+import type { RedisBus } from '../lib/bus/redis.js'
 import { startHub, type TestHub } from './helpers.js'
 import { waitForOutput } from './processes.js'
 

@@ -5,7 +5,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { test } from 'node:test'
 import Fastify from 'fastify'
 import pusher from '../app.js'
-import { DEFAULT_LIMITS, resolveConfig } from '../lib/config.js'
+import { DEFAULT_LIMITS, resolveConfig } from '../lib/config/config.js'
 import { descriptorLimit } from '../lib/limits/descriptors.js'
 
 const secret = 'x'.repeat(32)

@@ -9,7 +9,7 @@ import pusher from '../app.js'
 import hubPlugin from '../plugins/hub.js'
 import limitsPlugin from '../plugins/limits.js'
 import wsRoute from '../routes/ws.js'
-import { resolveConfig } from '../lib/config.js'
+import { resolveConfig } from '../lib/config/config.js'
 import { API_KEY, connect, SECRET, token, type TestHub } from './helpers.js'
 
 test('registered under /push next to the host app\'s own routes, JWT and metrics', async () => {

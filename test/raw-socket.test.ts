@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { Socket } from 'node:net'
 import { test } from 'node:test'
 import type { WebSocket } from 'ws'
-import { directSocket, onRawSocketFallback, resetRawSocketVerdict } from '../lib/raw-socket.js'
+import { directSocket, onRawSocketFallback, resetRawSocketVerdict } from '../lib/hub/raw-socket.js'
 import { connectAs, connectFramed, post, startHub } from './helpers.js'
 
 async function deliversInOrder(): Promise<void> {

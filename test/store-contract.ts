@@ -1,7 +1,7 @@
 // The behaviour every MessageStore engine must have; each engine's test file runs it.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { firstSeq, type MessageStore } from '../lib/store.js'
+import { firstSeq, type MessageStore } from '../lib/store/store.js'
 
 const MINUTE = 60_000
 export const CONTRACT_OPTIONS = { maxPerUser: 5, keepClosedMs: 10 * MINUTE }

@@ -2,7 +2,7 @@
 // at REDIS_URL, under a key prefix of its own.
 import { Redis } from 'ioredis'
 import { describe } from 'node:test'
-import { RedisStore } from '../lib/store-redis.js'
+import { RedisStore } from '../lib/store/redis.js'
 import { dropPrefix, REDIS_URL, redisReachable, testPrefix } from './cluster-helpers.js'
 import { CONTRACT_OPTIONS, storeContract } from './store-contract.js'
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { SqliteStore } from '../lib/store-sqlite.js'
+import { SqliteStore } from '../lib/store/sqlite.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pusher-retention-'))
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }))

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { SqliteStore } from '../lib/store-sqlite.js'
-import { timedStore } from '../lib/store-timing.js'
+import { SqliteStore } from '../lib/store/sqlite.js'
+import { timedStore } from '../lib/store/timing.js'
 import { CONTRACT_OPTIONS, storeContract } from './store-contract.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pusher-store-'))
@@ -48,7 +48,7 @@ test('a store whose file was deleted gives a returning user seqs above every old
 test('a message whose append resolved survives SIGKILL of the process that stored it', { timeout: 30_000 }, async () => {
   const path = newPath()
   const script = `
-    import { SqliteStore } from ${JSON.stringify(new URL('../lib/store-sqlite.ts', import.meta.url).pathname)}
+    import { SqliteStore } from ${JSON.stringify(new URL('../lib/store/sqlite.ts', import.meta.url).pathname)}
     const store = new SqliteStore({ path: ${JSON.stringify(path)}, maxPerUser: 100, keepClosedMs: 60000 })
     const stored = await store.append([{ uid: 'gus', data: 'must survive', ttlMs: 60000 }])
     process.stdout.write(stored[0].id + '\\n')

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type ClusterNode, dropPrefix, redisReachable, settle, startNode, testPrefix } from './cluster-helpers.js'
 import { connectAs, post, type TestHub } from './helpers.js'
-import { decodeRelay, encodeUnicast } from '../lib/relay-codec.js'
+import { decodeRelay, encodeUnicast } from '../lib/bus/relay-codec.js'
 
 // Under CI=true an unreachable Redis throws here: the file fails, it does not skip.
 const skip = (await redisReachable()) ? false : 'Redis is not reachable at REDIS_URL'

@@ -12,12 +12,12 @@ import { parse } from 'fast-querystring'
 import { Registry } from 'prom-client'
 import { Compile } from 'typebox/compile'
 import { WebSocketServer } from 'ws'
-import { Hub } from '../../lib/hub.js'
-import type { HistogramSeries } from '../../lib/histogram.js'
-import { httpDurationHistogram } from '../../lib/metrics.js'
+import { Hub } from '../../lib/hub/hub.js'
+import type { HistogramSeries } from '../../lib/metrics/histogram.js'
+import { httpDurationHistogram } from '../../lib/metrics/metrics.js'
 import { senderSchemas } from '../../routes/schemas.js'
 
-// No cache, as fastify-pusher verifies HMAC tokens (lib/config-jwt.ts: cacheVerified).
+// No cache, as fastify-pusher verifies HMAC tokens (lib/config/jwt.ts: cacheVerified).
 const verify = createVerifier({ key: process.env.JWT_SECRET ?? 'secret', algorithms: ['HS256'], cache: false })
 const apiKey = Buffer.from(`Bearer ${process.env.PUSHER_API_KEY ?? ''}`)
 const maxMessageBytes = 64 * 1024

@@ -4,9 +4,9 @@
 // base64url and dots, all legal in a protocol token). Other clients use the
 // Authorization header.
 
-import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from './protocol.js'
+import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../protocol.js'
 
-export { PROTOCOL_FRAMED, PROTOCOL_TEXT } from './protocol.js'
+export { PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../protocol.js'
 const BEARER_HEADER_PREFIX = /^bearer\s+/i
 
 export interface TokenSources {

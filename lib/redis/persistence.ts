@@ -4,7 +4,7 @@
 // The check reads CONFIG; a managed Redis that refuses CONFIG is asked INFO persistence,
 // which shows AOF but not whether RDB save points are set. It never throws.
 import type { Redis } from 'ioredis'
-import type { LinkLog } from './redis-link.js'
+import type { LinkLog } from './link.js'
 
 export type PersistenceState = 'persistent' | 'not_persistent' | 'unknown'
 

@@ -3,8 +3,8 @@
 // a connection took it now ('delivered') or it waits for the user's next connect
 // ('queued'). Whatever happens after the commit (Redis away for the relay, say), the
 // message stays stored: a durable send that was answered never gets lost.
-import type { BatchDelivery, Delivery, OutgoingMessage } from './bus.js'
-import { PusherError } from './errors.js'
+import type { BatchDelivery, Delivery, OutgoingMessage } from '../bus/bus.js'
+import { PusherError } from '../errors.js'
 import type { MessageStore } from './store.js'
 
 /** What a bus needs to send durably: the store, its default time to live, where to warn. */

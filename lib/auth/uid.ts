@@ -15,7 +15,7 @@
 // Bus.send/sendBatch and MessageStore.append: an invalid uid throws
 // PusherError.INVALID_UID, and nothing is sent or stored.
 
-import { PusherError } from './errors.js'
+import { PusherError } from '../errors.js'
 
 declare global {
   interface String {

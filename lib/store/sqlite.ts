@@ -5,8 +5,8 @@
 // 'full'` adds an fsync per commit for surviving a power loss too.
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
-import { OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage } from './store-sqlite-schema.js'
-import { assertUids } from './uid.js'
+import { OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage } from './sqlite-schema.js'
+import { assertUids } from '../auth/uid.js'
 import { firstSeq, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 export interface SqliteStoreOptions extends StoreOptions {

@@ -1,5 +1,5 @@
 // Small helpers the configuration files share.
-import { PusherError } from './errors.js'
+import { PusherError } from '../errors.js'
 
 /** Stops registration with a message that says what to set. */
 export const fail = (message: string): never => {

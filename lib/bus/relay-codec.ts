@@ -8,7 +8,7 @@
 //
 // The meta of a durable message crosses too, so framed clients on the receiving node
 // get its id and seq.
-import type { MessageMeta } from './envelope.js'
+import type { MessageMeta } from '../hub/envelope.js'
 
 const UNICAST = 0x55 // 'U'
 const BROADCAST = 0x42 // 'B'

@@ -1,5 +1,5 @@
 // Where durable messages are kept until they are acknowledged or expire.
-// One interface, one file per engine: SQLite (store-sqlite.ts, the embedded default)
+// One interface, one file per engine: SQLite (sqlite.ts, the embedded default)
 // and, for cluster mode, Redis. A message gets an id (global) and a seq (its place in
 // its user's stream, ascending and never reused, see firstSeq), so a client can
 // acknowledge "everything up to seq" and resume "after seq".

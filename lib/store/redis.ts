@@ -14,7 +14,7 @@
 //                           (the scripts keep it exact; countByStatus() adds what lapsed since)
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { assertUids } from './uid.js'
+import { assertUids } from '../auth/uid.js'
 import { asOf, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
 
 const CLOSE = `

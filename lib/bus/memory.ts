@@ -1,10 +1,10 @@
 // The single-process bus: every connection is in this process's hub, so a send is a
 // hub write and nothing else. No Redis code is loaded on this path.
 import { type BatchDelivery, type Bus, type ClusterView, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
-import { BusBase } from './bus-base.js'
-import type { MessageMeta } from './envelope.js'
-import type { Hub } from './hub.js'
-import { assertUid, assertUids } from './uid.js'
+import { BusBase } from './base.js'
+import type { MessageMeta } from '../hub/envelope.js'
+import type { Hub } from '../hub/hub.js'
+import { assertUid, assertUids } from '../auth/uid.js'
 
 export class MemoryBus extends BusBase implements Bus {
   readonly clustered = false

@@ -5,8 +5,8 @@
 // filled the same way; its acks close messages in the store. Framework-free: the store
 // plugin creates one per hub and closes it at shutdown.
 import { performance } from 'node:perf_hooks'
-import type { Connection } from './connection.js'
-import type { Hub } from './hub.js'
+import type { Connection } from '../hub/connection.js'
+import type { Hub } from '../hub/hub.js'
 import type { MessageStore, StoredMessage } from './store.js'
 
 /** Stored messages read per query during a replay. */

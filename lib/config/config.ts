@@ -8,12 +8,12 @@ import type { RedisOptions } from 'ioredis'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { type JwtOptions, type ResolvedJwt, resolveJwt } from './config-jwt.js'
-import { fail, splitList } from './config-util.js'
-import { defaultMaxConnections } from './limits/descriptors.js'
+import { type JwtOptions, type ResolvedJwt, resolveJwt } from './jwt.js'
+import { fail, splitList } from './util.js'
+import { defaultMaxConnections } from '../limits/descriptors.js'
 
-export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './config-jwt.js'
-export { JWT_ALGORITHMS } from './config-jwt.js'
+export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './jwt.js'
+export { JWT_ALGORITHMS } from './jwt.js'
 
 export interface PusherConfigInput {
   jwt?: JwtOptions

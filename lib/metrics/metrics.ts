@@ -2,14 +2,14 @@
 // at scrape time (collect), so the send path pays for one integer increment, not a
 // prom-client call; histograms are plain-number FastHistograms (histogram.ts).
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { AuthFailureReason } from './auth-failures.js'
-import type { RefusalReason } from './limits/refusals.js'
-import type { DisconnectReason } from './connection.js'
+import type { AuthFailureReason } from '../auth/failures.js'
+import type { RefusalReason } from '../limits/refusals.js'
+import type { DisconnectReason } from '../hub/connection.js'
 import { FastHistogram } from './histogram.js'
-import type { Hub } from './hub.js'
-import { type Bus, isClusterBus } from './bus.js'
-import type { MessageStatus, MessageStore } from './store.js'
-import { STORE_OPERATIONS, TimedStore } from './store-timing.js'
+import type { Hub } from '../hub/hub.js'
+import { type Bus, isClusterBus } from '../bus/bus.js'
+import type { MessageStatus, MessageStore } from '../store/store.js'
+import { STORE_OPERATIONS, TimedStore } from '../store/timing.js'
 
 // From 100 µs (a write on loopback) to 2.5 s (a consumer about to be cut off).
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]

@@ -7,7 +7,7 @@
 //   a string:  decimal digits only, leading zeros allowed and read as decimal ("007" is
 //              7, never octal); no sign, space, point, exponent or empty string.
 // Either way the result must be a whole number from 1 to MAX_TTL_SECONDS.
-import { PusherError } from './errors.js'
+import { PusherError } from '../errors.js'
 
 /** 30 days: the longest a durable message may be kept. */
 export const MAX_TTL_SECONDS = 2_592_000

@@ -3,9 +3,9 @@
 // deliver paths (MemoryBus: this process's hub; RedisBus: the hub and the other nodes).
 // So app.bus.send(uid, message, { ttl }) is the same durable send as POST /send.
 import type { BatchDelivery, Delivery, OutgoingMessage } from './bus.js'
-import { type Deliverer, type DurableSettings, sendBatchDurable, sendDurable } from './durable-send.js'
-import { PusherError } from './errors.js'
-import { ttlSeconds } from './ttl.js'
+import { type Deliverer, type DurableSettings, sendBatchDurable, sendDurable } from '../store/durable-send.js'
+import { PusherError } from '../errors.js'
+import { ttlSeconds } from '../store/ttl.js'
 
 export interface SendOptions {
   /** Keep the message up to this many seconds (1 to 2,592,000) until a connection of the user takes it. */

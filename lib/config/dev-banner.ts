@@ -2,7 +2,7 @@
 // with and the commands to try. Loud on purpose: these secrets must never be mistaken
 // for a production setup.
 import { IN_MEMORY, type PusherConfig } from './config.js'
-import { mintToken } from './mint-token.js'
+import { mintToken } from '../auth/mint-token.js'
 
 export function devBanner(config: PusherConfig, baseUrl: string): string {
   const { generated } = config

@@ -1,15 +1,15 @@
 // How a send reaches every connection of its user, wherever they are. One node: the
-// in-process MemoryBus (bus-memory.ts) hands everything to the local hub. Several
-// nodes: the RedisBus (bus-redis.ts) also relays to the nodes that hold the user,
+// in-process MemoryBus (memory.ts) hands everything to the local hub. Several
+// nodes: the RedisBus (redis.ts) also relays to the nodes that hold the user,
 // found through presence kept in Redis. The routes and embedders talk to this
 // interface only (the way centrifuge keeps broker.go beside its engines).
 
 import type { Redis } from 'ioredis'
-import type { BatchMessage, SendOptions } from './bus-base.js'
-import type { DurableSettings } from './durable-send.js'
-import type { MessageMeta } from './envelope.js'
+import type { BatchMessage, SendOptions } from './base.js'
+import type { DurableSettings } from '../store/durable-send.js'
+import type { MessageMeta } from '../hub/envelope.js'
 
-export type { BatchMessage, SendOptions } from './bus-base.js'
+export type { BatchMessage, SendOptions } from './base.js'
 
 export interface OutgoingMessage {
   uid: string

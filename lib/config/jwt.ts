@@ -3,7 +3,7 @@
 // secret (the RS/HS confusion attack), and "none" is never accepted at all.
 import { createPublicKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { fail, splitList } from './config-util.js'
+import { fail, splitList } from './util.js'
 
 export const JWT_ALGORITHMS = [
   'HS256', 'HS384', 'HS512',

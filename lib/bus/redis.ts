@@ -7,15 +7,15 @@
 // "v\ufffd" are the same bytes (lib/uid.ts).
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
-import { BusBase } from './bus-base.js'
-import type { MessageMeta } from './envelope.js'
-import { PusherError } from './errors.js'
-import type { Connection } from './connection.js'
-import type { Hub } from './hub.js'
-import { type LinkLog, watchLink } from './redis-link.js'
-import { type LeaseResult, RedisPresence } from './redis-presence.js'
+import { BusBase } from './base.js'
+import type { MessageMeta } from '../hub/envelope.js'
+import { PusherError } from '../errors.js'
+import type { Connection } from '../hub/connection.js'
+import type { Hub } from '../hub/hub.js'
+import { type LinkLog, watchLink } from '../redis/link.js'
+import { type LeaseResult, RedisPresence } from '../redis/presence.js'
 import { decodeRelay, encodeBroadcast, encodeUnicast } from './relay-codec.js'
-import { assertUid, assertUids } from './uid.js'
+import { assertUid, assertUids } from '../auth/uid.js'
 
 export interface RedisBusOptions {
   /** A redis:// URL, or ioredis options (Sentinel included). */

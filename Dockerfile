@@ -34,5 +34,5 @@ USER node
 EXPOSE 3000
 # What `npm start` runs, without the build step. Configure with environment
 # variables: JWT_SECRET and PUSHER_API_KEY (required), PORT (default 3000), and the
-# others in the README's configuration table.
+# others in docs/configuration.md.
 CMD ["node", "dist/bin/pusher-hub.js"]

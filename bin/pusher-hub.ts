@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The standalone hub (`npm start`, the Docker image, `npx pusher-hub`): the suite on a
-// Fastify server of its own, configured by environment variables (README: Configuration).
+// Fastify server of its own, configured by environment variables (docs/configuration.md).
 // A configuration problem prints one line saying what to set and exits 1; SIGTERM and
 // SIGINT close the hub (clients get 1001) within FASTIFY_CLOSE_GRACE_DELAY.
 import { existsSync } from 'node:fs'

@@ -1,6 +1,6 @@
 // Turns plugin options and environment variables into one checked configuration.
 // Explicit options win; each missing option falls back to its environment variable
-// (the README's table); what is still missing takes the default below. Every problem
+// (docs/configuration.md); what is still missing takes the default below. Every problem
 // is reported at registration with the option and the variable to set.
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'

@@ -99,9 +99,8 @@ export class Connection {
 
   /** The TCP socket to write frames to directly (raw-socket.ts); undefined: through ws.send. */
   private readonly tcp: Socket | undefined
-  /** Through ws.send: sends whose callback has not come yet, and who waits for them. */
-  private sendsInFlight = 0
-  private sendWaiters: Array<(error: Error | null | undefined) => void> = []
+  /** Only when frames go through ws.send: its sends in flight (nothing per connection otherwise). */
+  private sends: WsSends | undefined
   /** A frame went out this turn; later ones queue until the hub's flush. */
   private flushScheduled = false
   private queue: Buffer[] | null = null
@@ -215,22 +214,12 @@ export class Connection {
 
   /** The fallback: each frame's payload through ws.send, which frames it again. */
   private writeThroughWs(frames: Buffer | Buffer[], sentAt: number | number[]): void {
+    const sends = (this.sends ??= new WsSends())
     for (const frame of Array.isArray(frames) ? frames : [frames]) {
-      this.sendsInFlight++
-      this.socket.send(frame.subarray(headerLength(payloadLength(frame))), { binary: false }, this.onSent)
+      sends.inFlight++
+      this.socket.send(frame.subarray(headerLength(payloadLength(frame))), { binary: false }, sends.onSent)
     }
-    this.afterSends((error) => this.owner.onWritten(this, sentAt, error))
-  }
-
-  private readonly onSent = (error?: Error | null): void => {
-    if (--this.sendsInFlight > 0) return
-    for (const waiter of this.sendWaiters.splice(0)) waiter(error)
-  }
-
-  /** Calls `callback` once every ws.send so far has completed. */
-  private afterSends(callback: (error: Error | null | undefined) => void): void {
-    if (this.sendsInFlight === 0) callback(null)
-    else this.sendWaiters.push(callback)
+    sends.after((error) => this.owner.onWritten(this, sentAt, error))
   }
 
   /**
@@ -317,7 +306,7 @@ export class Connection {
     // Frames queued this turn reach the socket at the hub's flush.
     if (this.queue !== null) await new Promise<void>((resolve) => setImmediate(resolve))
     const tcp = this.tcp
-    if (tcp === undefined) return new Promise((resolve) => this.afterSends(() => resolve()))
+    if (tcp === undefined) return new Promise((resolve) => (this.sends ??= new WsSends()).after(() => resolve()))
     if (this.ended || tcp.writableLength === 0) return
     // Writes complete in order: a zero-length write's callback says when the bytes before
     // it have gone, or that the socket died ('drain' comes only after a refused write).
@@ -330,5 +319,22 @@ export class Connection {
     this.queue = null
     this.queueSentAt = null
     this.queueBytes = 0
+  }
+}
+
+/** Sends through ws.send whose callback has not come yet, and who waits for them all. */
+class WsSends {
+  inFlight = 0
+  private waiters: Array<(error: Error | null | undefined) => void> = []
+
+  readonly onSent = (error?: Error | null): void => {
+    if (--this.inFlight > 0) return
+    for (const waiter of this.waiters.splice(0)) waiter(error)
+  }
+
+  /** Calls `callback` once every send so far has completed. */
+  after(callback: (error: Error | null | undefined) => void): void {
+    if (this.inFlight === 0) callback(null)
+    else this.waiters.push(callback)
   }
 }

@@ -3,29 +3,27 @@
 // real hub. The page gets its token from the test through an exposed function, the way
 // an app's token refresh hook would call its backend.
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { createServer, request, type Server } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { WebSocketServer } from 'ws'
-import { API_KEY, startHub, token, type TestHub } from './helpers.js'
+import { API_KEY, startHub, tempDir, token, type TestHub } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 // Skipping is for a developer's machine; in CI a missing browser is a broken setup.
 const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `${CHROMIUM} not found (apt-get install chromium); with CI=true this fails instead` : false
 
-const dir = mkdtempSync(join(tmpdir(), 'pusher-browser-'))
+const dir = tempDir('browser')
 let browser: Browser | undefined
 let pageServer: Server | undefined
 after(async () => {
   await browser?.close()
   pageServer?.closeAllConnections()
   pageServer?.close()
-  rmSync(dir, { recursive: true, force: true })
 })
 
 /** A hub with the SQLite store at `db`, on `port` (0: any); a restart passes the old port so the page finds it. */

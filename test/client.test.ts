@@ -2,18 +2,15 @@
 // acks, resume and token refresh; against a scripted server for what the real hub does
 // not do on demand (send a seq twice, send garbage, speak an older protocol).
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { type IncomingMessage, request } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
 import { backoffDelay, PusherClient, type PusherClientEvents, type PusherClientOptions, type PusherMessage } from '../client/index.js'
-import { API_KEY, startHub, token, type TestHub } from './helpers.js'
+import { API_KEY, startHub, tempDir, token, type TestHub } from './helpers.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'pusher-client-'))
-after(() => rmSync(dir, { recursive: true, force: true }))
+const dir = tempDir('client')
 
 /** A hub with the SQLite store at `db`, on `port` (0: any); a restart passes the old port so the client finds it. */
 function hubOn(db: string, port = 0): Promise<TestHub> {

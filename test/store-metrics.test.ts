@@ -3,23 +3,17 @@
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
-import { after, before, test } from 'node:test'
-import { API_KEY, connectAs, connectFramed, metrics, post, startHub, type TestHub } from './helpers.js'
+import { after, before, mock, test } from 'node:test'
+import { API_KEY, connectAs, connectFramed, metrics, post, startHub, tempDir, type TestHub } from './helpers.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'pusher-store-metrics-'))
+const dir = tempDir('store-metrics')
 let hub: TestHub
 before(async () => {
   hub = await startHub({ store: { path: join(dir, 'hub.db'), maxPerUser: 3 } })
 })
-after(async () => {
-  await hub.app.close()
-  rmSync(dir, { recursive: true, force: true })
-})
+after(() => hub.app.close())
 
 const OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep']
 const byStatus = (series: Map<string, number>) =>
@@ -95,14 +89,20 @@ test('an acknowledgement, a lapsed ttl and the per-user limit move the by-status
 
   // Past its ttl a message counts as expired at once; the counter moves when the sweep expires it.
   assert.equal((await post(hub, '/send', { uid: 'late', message: 'too late', ttl: 1 })).status, 202)
-  await sleep(1100)
-  series = await metrics(hub)
-  assert.equal(series.get('pusher_store_messages{status="expired"}'), 1)
-  assert.equal(series.get('pusher_store_expired_total{reason="ttl"}'), 0)
-  await hub.app.store!.sweep()
-  series = await metrics(hub)
-  assert.equal(series.get('pusher_store_messages{status="expired"}'), 1)
-  assert.equal(series.get('pusher_store_expired_total{reason="ttl"}'), 1)
+  // The clock moves past the ttl instead of the test waiting for it.
+  mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  try {
+    mock.timers.tick(1001)
+    series = await metrics(hub)
+    assert.equal(series.get('pusher_store_messages{status="expired"}'), 1)
+    assert.equal(series.get('pusher_store_expired_total{reason="ttl"}'), 0)
+    await hub.app.store!.sweep()
+    series = await metrics(hub)
+    assert.equal(series.get('pusher_store_messages{status="expired"}'), 1)
+    assert.equal(series.get('pusher_store_expired_total{reason="ttl"}'), 1)
+  } finally {
+    mock.timers.reset()
+  }
   assert.equal(series.get('pusher_store_operation_duration_seconds_count{operation="sweep"}'), 1)
 
   // maxPerUser is 3: the fourth queued message pushes the oldest out.

@@ -2,14 +2,13 @@
 // keepClosedMs, and the file gives the space back, so a long-running hub's file does not
 // grow without end.
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { SqliteStore } from '../lib/store/sqlite.js'
+import { tempDir } from './helpers.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'pusher-retention-'))
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+const dir = tempDir('retention')
 
 test('the SQLite file shrinks back once acknowledged and expired messages are forgotten, cycle after cycle', async () => {
   const path = join(dir, 'cycles.db')

@@ -2,17 +2,16 @@
 // outlive the process, even one killed with SIGKILL right after an append resolved.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { SqliteStore } from '../lib/store/sqlite.js'
 import { timedStore } from '../lib/store/timing.js'
+import { tempDir } from './helpers.js'
 import { CONTRACT_OPTIONS, storeContract } from './store-contract.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'pusher-store-'))
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+const dir = tempDir('store')
 let files = 0
 const newPath = () => join(dir, `store-${files++}.db`)
 

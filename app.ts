@@ -1,11 +1,11 @@
 // fastify-pusher: the whole push hub as one Fastify plugin.
 //
 //   await app.register(pusher, { jwt: { secret }, apiKeys: [key], prefix: '/push' })
-//   app.hub.send(uid, 'hello')
+//   await app.bus.send(uid, 'hello')
 //
-// The default export is also what `fastify start` loads (npm start); `options` holds
-// the server options it uses then. Options not given fall back to environment
-// variables (README: Configuration).
+// `options` holds the server options of the standalone server (bin/pusher-hub.ts, npm
+// start); fastify-cli's `fastify start --options` reads them too. Options not given
+// fall back to environment variables (docs/configuration.md).
 import type { Server } from 'node:http'
 import { type FastifyHttpOptions, type FastifyInstance, LogController } from 'fastify'
 import fp from 'fastify-plugin'
@@ -28,7 +28,7 @@ export type { BusPluginOptions } from './plugins/bus.js'
 export type { HubPluginOptions } from './plugins/hub.js'
 export type { LimitsPluginOptions, PusherLimits } from './plugins/limits.js'
 export type { StorePluginOptions } from './plugins/store.js'
-export type { BatchDelivery, Bus, ClusterView, Delivery, OutgoingMessage } from './lib/bus/bus.js'
+export type { BatchDelivery, BatchMessage, Bus, ClusterView, Delivery, OutgoingMessage, SendOptions } from './lib/bus/bus.js'
 export type { MessageStore, StoredMessage, MessageStatus } from './lib/store/store.js'
 export type { MessageMeta } from './lib/hub/envelope.js'
 export type { HubEvents, HubOptions, HubStats } from './lib/hub/hub-types.js'

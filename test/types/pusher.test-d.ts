@@ -1,7 +1,7 @@
 // Type tests, as the @fastify/* plugins keep them: this file is only type-checked (npm
 // run typecheck), never run. Each line states what a Fastify developer's editor must
 // accept, and each @ts-expect-error what it must refuse; a change to the public types
-// that breaks either fails the typecheck. (test/package.test.ts checks the same from
+// that breaks either fails the typecheck. (test/process/package.test.ts checks the same from
 // the packed tarball's declarations, in a scratch app.)
 import Fastify, { type FastifyRequest } from 'fastify'
 import pusher, { type BatchDelivery, type Bus, CloseCode, type Delivery, Hub, type MessageStore, type PusherOptions } from '../../app.js'

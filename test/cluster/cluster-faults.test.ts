@@ -1,0 +1,111 @@
+// Faults, with a redis-server of the test's own that it kills and restarts, and a node
+// in a separate process that it kills with SIGKILL. Nothing hangs, sends that need
+// Redis fail fast with 503 while local ones keep working, and everything heals.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { setTimeout } from 'node:timers/promises'
+import { test } from 'node:test'
+import { connect, connectAs, messageState, metrics, post, token } from '../support/helpers.js'
+import { freePort, startHubProcess } from '../support/processes.js'
+import { dropPrefix, REDIS_URL, redisReachable, settle, startNode, startRedisServer, testPrefix } from '../support/cluster-helpers.js'
+
+const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
+if (!hasRedisServer && process.env.CI) throw new Error('redis-server is required under CI=true (apt-get install redis-server)')
+const skip = !hasRedisServer ? 'redis-server is not installed' : (await redisReachable()) ? false : 'Redis is not reachable at REDIS_URL'
+
+test('Redis killed mid-traffic: 503 fast for what needs it, local sends go on, and it all heals after a restart', { skip, timeout: 60_000 }, async () => {
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}`
+  let redis = await startRedisServer(port)
+  const prefix = testPrefix()
+  const a = await startNode(prefix, 'a', url)
+  const b = await startNode(prefix, 'b', url)
+  try {
+    const alice = await connectAs(a, 'alice')
+    const bob = await connectAs(b, 'bob')
+    await settle(a, b)
+    assert.equal((await post(a, '/send', { uid: 'bob', message: 'before' })).status, 200)
+    assert.deepEqual(await bob.received(1), ['before'])
+
+    redis.kill('SIGKILL')
+    await once(redis, 'exit')
+    // The user on another node cannot be reached: 503 with a reason, not a hang and not a lie.
+    const remote = await post(a, '/send', { uid: 'bob', message: 'during' })
+    assert.equal(remote.status, 503)
+    assert.equal(remote.body.code, 'PUSHER_ERR_CLUSTER_UNAVAILABLE')
+    // A user on this node is still served, and the answer says it may be partial.
+    const local = await post(a, '/send', { uid: 'alice', message: 'still here' })
+    assert.equal(local.status, 200)
+    assert.deepEqual(local.body, { delivered: 1, nodes: 1, partial: true })
+    assert.deepEqual(await alice.received(1), ['still here'])
+    // A broadcast would reach only this node: refused whole.
+    assert.equal((await post(a, '/broadcast', { message: 'x' })).status, 503)
+    // A durable send cannot be stored: 503, and the sender knows nothing was kept.
+    const durable = await post(a, '/send', { uid: 'alice', message: 'keep me', ttl: 60 })
+    assert.equal(durable.status, 503)
+    assert.equal(durable.body.code, 'PUSHER_ERR_STORE_UNAVAILABLE')
+    assert.equal((await messageState(a, 'any-id')).code, 503)
+    assert.equal((await metrics(a)).get('pusher_redis_up'), 0)
+    assert.equal((await metrics(a)).get('pusher_messages_total{outcome="unavailable"}'), 2)
+
+    // The same port, an empty Redis: the nodes reconnect, resubscribe and rewrite presence.
+    redis = await startRedisServer(port)
+    await Promise.all([a.bus.whenRedisReady(), b.bus.whenRedisReady()])
+    await settle(a, b)
+    assert.equal((await post(a, '/send', { uid: 'bob', message: 'after' })).status, 200)
+    assert.deepEqual(await bob.received(2), ['before', 'after'])
+    assert.equal((await post(b, '/send', { uid: 'alice', message: 'back' })).status, 200)
+    assert.deepEqual(await alice.received(2), ['still here', 'back'])
+    assert.equal((await post(b, '/send', { uid: 'alice', message: 'kept again', ttl: 60 })).status, 200)
+    assert.deepEqual(await alice.received(3), ['still here', 'back', 'kept again'])
+    const series = await metrics(a)
+    assert.equal(series.get('pusher_redis_up'), 1)
+    assert.ok(series.get('pusher_redis_reconnects_total')! >= 1)
+    for (const node of [a, b]) {
+      await node.app.hub.drained()
+      assert.equal((await metrics(node)).get('pending'), 0)
+    }
+    await Promise.all([alice.close(), bob.close()])
+  } finally {
+    await Promise.all([a.app.close(), b.app.close()])
+    redis.kill('SIGKILL')
+  }
+})
+
+test('a node killed with SIGKILL drops out of presence within the lease, while the others keep serving', { skip, timeout: 60_000 }, async () => {
+  const prefix = testPrefix()
+  const a = await startNode(prefix, 'survivor')
+  const { child, hub: doomed } = await startHubProcess(
+    { REDIS_URL, PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: 'doomed', PUSHER_LEASE_TTL_MS: '1000' }, /joined the cluster/)
+  try {
+    const carol = await connect(doomed, { token: token({ uid: 'carol' }) })
+    const dave = await connectAs(a, 'dave')
+    await settle(a)
+    assert.deepEqual((await post(a, '/send', { uid: 'carol', message: 'relayed' })).body, { delivered: 1, nodes: 1 })
+    assert.deepEqual(await carol.received(1), ['relayed'])
+
+    const killedAt = Date.now()
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    // Presence forgets the dead node when its 1 s lease runs out: the expiry is a moment
+    // in time, so the test looks again every 200 ms (bounded at 10 s).
+    while (a.bus.cluster().nodes > 1 && Date.now() - killedAt < 10_000) {
+      await setTimeout(200)
+      await settle(a)
+    }
+    assert.equal(a.bus.cluster().nodes, 1)
+    assert.ok(Date.now() - killedAt < 5000, 'the dead node stayed in presence for more than 5 s')
+    assert.equal((await post(a, '/send', { uid: 'carol', message: 'lost?' })).status, 404)
+    await a.bus.renewLease()
+    assert.equal((await metrics(a)).get('pusher_cluster_users_online'), 1)
+
+    assert.equal((await post(a, '/send', { uid: 'dave', message: 'still served' })).status, 200)
+    assert.deepEqual(await dave.received(1), ['still served'])
+    await dave.close()
+  } finally {
+    child.kill('SIGKILL')
+    await a.app.close()
+    await dropPrefix(prefix)
+  }
+})

@@ -1,0 +1,82 @@
+// The SQLite engine: the shared contract, plus what only a file can show: messages
+// outlive the process, even one killed with SIGKILL right after an append resolved.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { once } from 'node:events'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { SqliteStore } from '../../lib/store/sqlite.js'
+import { timedStore } from '../../lib/store/timing.js'
+import { tempDir } from '../support/helpers.js'
+import { CONTRACT_OPTIONS, storeContract } from '../support/store-contract.js'
+
+const dir = tempDir('store')
+let files = 0
+const newPath = () => join(dir, `store-${files++}.db`)
+
+storeContract('SQLite', async () => new SqliteStore({ path: newPath(), ...CONTRACT_OPTIONS }))
+
+test('messages survive closing and reopening the file', async () => {
+  const path = newPath()
+  const first = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const [stored] = await first.append([{ uid: 'fay', data: 'kept', ttlMs: 60_000 }])
+  await first.close()
+  const second = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  assert.equal((await second.get(stored!.id))?.data, 'kept')
+  // The per-user sequence carries on where it stopped.
+  const [next] = await second.append([{ uid: 'fay', data: 'next', ttlMs: 60_000 }])
+  assert.equal(next!.seq, stored!.seq + 1)
+  await second.close()
+})
+
+test('a store whose file was deleted gives a returning user seqs above every old one', async () => {
+  const path = newPath()
+  const old = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const before = await old.append(Array.from({ length: 50 }, (_, i) => ({ uid: 'ida', data: `old ${i}`, ttlMs: 60_000 })))
+  await old.close()
+  rmSync(path)
+  // A client that saw the old messages resumes after the last of them: what the new
+  // file stores a moment later must come after it, or the client would skip it.
+  const wiped = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const [fresh] = await wiped.append([{ uid: 'ida', data: 'new', ttlMs: 60_000 }], Date.now() + 1)
+  assert.ok(fresh!.seq > before.at(-1)!.seq, `${fresh!.seq} > ${before.at(-1)!.seq}`)
+  await wiped.close()
+})
+
+test('a message whose append resolved survives SIGKILL of the process that stored it', { timeout: 30_000 }, async () => {
+  const path = newPath()
+  const script = `
+    import { SqliteStore } from ${JSON.stringify(new URL('../../lib/store/sqlite.ts', import.meta.url).pathname)}
+    const store = new SqliteStore({ path: ${JSON.stringify(path)}, maxPerUser: 100, keepClosedMs: 60000 })
+    const stored = await store.append([{ uid: 'gus', data: 'must survive', ttlMs: 60000 }])
+    process.stdout.write(stored[0].id + '\\n')
+    setInterval(() => {}, 1000)
+  `
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer]
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  const store = new SqliteStore({ path, ...CONTRACT_OPTIONS })
+  const message = await store.get(line.toString().trim())
+  assert.equal(message?.data, 'must survive')
+  assert.equal(message?.status, 'queued')
+  await store.close()
+})
+
+test('the timed store settles once the updates fired without waiting have landed or failed', async () => {
+  const store = timedStore(new SqliteStore({ path: newPath(), ...CONTRACT_OPTIONS }))
+  await store.settled() // nothing in flight: at once
+  const [message] = await store.append([{ uid: 'ivy', data: 'hello', ttlMs: 60_000 }])
+  // What the hub does after a write: mark it delivered, and not wait.
+  void store.markDelivered([message!.id])
+  void store.ack('ivy', message!.seq)
+  await store.settled()
+  assert.equal((await store.get(message!.id))!.status, 'acked')
+
+  // A failed update settles too: a closed database refuses it.
+  await store.close()
+  const refused = store.markDelivered(['gone']).then(() => 'landed', () => 'failed')
+  await store.settled()
+  assert.equal(await refused, 'failed')
+})

@@ -38,6 +38,8 @@ export class Heartbeat {
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
     private readonly target: HeartbeatTarget,
+    /** The clock, in ms; a parameter so that unit tests can move it. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Starts pinging, if enabled and not already running. */
@@ -56,7 +58,7 @@ export class Heartbeat {
   }
 
   private tick(): void {
-    const now = performance.now()
+    const now = this.now()
     this.dropSilent(now)
     this.pingDue(now)
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { after, before, describe, test } from 'node:test'
-import { type ClusterNode, dropPrefix, REDIS_URL, redisReachable, settle, startNode, testPrefix } from '../support/cluster-helpers.js'
+import { type ClusterNode, dropPrefix, REDIS_URL, redisReachable, settle, startNode, testPrefix, twoNodes } from '../support/cluster-helpers.js'
 import { connectFramed, messageState, post, type TestHub } from '../support/helpers.js'
 import { startHubProcess } from '../support/processes.js'
 
@@ -16,17 +16,10 @@ const skip = reachable ? false : 'Redis is not reachable at REDIS_URL'
 const status = async (hub: TestHub, id: string): Promise<string> => (await messageState(hub, id)).body.status
 
 describe('framed clients across nodes', { skip }, () => {
-  const prefix = testPrefix()
+  const nodes = twoNodes(['sender-side', 'user-side'])
   let a: ClusterNode
   let b: ClusterNode
-  before(async () => {
-    ;[a, b] = await Promise.all([startNode(prefix, 'sender-side'), startNode(prefix, 'user-side')])
-    await settle(a, b)
-  })
-  after(async () => {
-    await Promise.all([a?.app.close(), b?.app.close()])
-    await dropPrefix(prefix)
-  })
+  before(() => ({ a, b } = nodes))
 
   test('a durable message relayed to another node reaches a framed client with its id and seq, and its ack counts everywhere', async () => {
     const client = await connectFramed(b, 'relayed')

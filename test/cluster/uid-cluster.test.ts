@@ -4,7 +4,7 @@
 // would be replayed to them. It is refused before anything is sent, relayed or stored.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { type ClusterNode, dropPrefix, redisReachable, settle, startNode, testPrefix } from '../support/cluster-helpers.js'
+import { type ClusterNode, redisReachable, settle, testPrefix, twoNodes } from '../support/cluster-helpers.js'
 import { connectAs, post, type TestHub } from '../support/helpers.js'
 import { decodeRelay, encodeUnicast } from '../../lib/bus/relay-codec.js'
 
@@ -25,17 +25,10 @@ test('why: the relay carries "v\\ud800" as the bytes of "v\\ufffd"', () => {
 
 describe('a lone-surrogate uid across two nodes', { skip }, () => {
   // This file's own prefix: no other test file sees its presence or its stored messages.
-  const prefix = `${testPrefix()}uid-cluster:`
+  const nodes = twoNodes(['uid-a', 'uid-b'], `${testPrefix()}uid-cluster:`)
   let a: ClusterNode
   let b: ClusterNode
-  before(async () => {
-    ;[a, b] = await Promise.all([startNode(prefix, 'uid-a'), startNode(prefix, 'uid-b')])
-    await settle(a, b)
-  })
-  after(async () => {
-    await Promise.all([a?.app.close(), b?.app.close()])
-    await dropPrefix(prefix)
-  })
+  before(() => ({ a, b } = nodes))
 
   test('a live send is refused with 400, and the look-alike user on the other node gets nothing', async () => {
     const lookalike = await connectAs(b, LOOKALIKE)

@@ -2,7 +2,7 @@
 // first, then send, and answer as POST /send does, on one node and across a cluster.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { type ClusterNode, dropPrefix, redisReachable, settle, startNode, testPrefix } from '../support/cluster-helpers.js'
+import { type ClusterNode, redisReachable, settle, testPrefix, twoNodes } from '../support/cluster-helpers.js'
 import { connectAs, connectFramed, startHub, type TestHub } from '../support/helpers.js'
 
 describe('one node', () => {
@@ -72,17 +72,10 @@ test('without a store, a durable send is refused with PUSHER_ERR_STORE_DISABLED;
 const skip = (await redisReachable()) ? false : 'Redis not reachable (set REDIS_URL)'
 
 describe('across nodes', { skip }, () => {
-  const prefix = `${testPrefix()}durable-bus:`
+  const nodes = twoNodes(['bus-a', 'bus-b'], `${testPrefix()}durable-bus:`)
   let a: ClusterNode
   let b: ClusterNode
-  before(async () => {
-    ;[a, b] = await Promise.all([startNode(prefix, 'bus-a'), startNode(prefix, 'bus-b')])
-    await settle(a, b)
-  })
-  after(async () => {
-    await Promise.all([a?.app.close(), b?.app.close()])
-    await dropPrefix(prefix)
-  })
+  before(() => ({ a, b } = nodes))
 
   test('app.bus.send with a ttl on one node reaches a framed client on the other with its id and seq', async () => {
     const client = await connectFramed(b, 'far-away')

@@ -2,6 +2,7 @@
 // prefix per test so tests never see each other's presence.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { after, before } from 'node:test'
 import { Redis } from 'ioredis'
 import type { RedisBus } from '../../lib/bus/redis.js'
 import { startHub, type TestHub } from './helpers.js'
@@ -43,6 +44,24 @@ export async function settle(...nodes: ClusterNode[]): Promise<void> {
   for (const node of nodes) await node.bus.presenceSettled()
   // Twice: the first pass reports each node's counts, the second reads everyone's.
   for (let pass = 0; pass < 2; pass++) for (const node of nodes) await node.bus.renewLease()
+}
+
+/**
+ * Two nodes joined through Redis for the tests of one describe block: started (and
+ * settled) before them, closed after them with every key they wrote. Read `nodes.a`
+ * and `nodes.b` inside the tests.
+ */
+export function twoNodes(names: [string, string], prefix = testPrefix()): { a: ClusterNode; b: ClusterNode } {
+  const nodes = {} as { a: ClusterNode; b: ClusterNode }
+  before(async () => {
+    ;[nodes.a, nodes.b] = await Promise.all([startNode(prefix, names[0]), startNode(prefix, names[1])])
+    await settle(nodes.a, nodes.b)
+  })
+  after(async () => {
+    await Promise.all([nodes.a?.app.close(), nodes.b?.app.close()])
+    await dropPrefix(prefix)
+  })
+  return nodes
 }
 
 /** Deletes every key a test wrote under its prefix. */

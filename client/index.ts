@@ -92,11 +92,10 @@ export interface PusherClientEvents {
 // Close codes after which reconnecting would fail the same way: the hub refused a
 // frame this client sent, so this client and that hub do not agree on the protocol.
 const FINAL_CLOSE_CODES = new Set<number>([CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG])
-// The token the connection was opened with expired: a fresh one fixes it, so the client
-// asks its token function again and reconnects at once, without a backoff delay, unless
-// the connection lasted under a second (a token function handing out tokens that are
-// already expiring must not make it reconnect in a tight loop).
-const TOKEN_EXPIRED = CloseCode.TOKEN_EXPIRED
+// After CloseCode.TOKEN_EXPIRED a fresh token fixes it, so the client asks its token
+// function again and reconnects at once, without a backoff delay, unless the connection
+// lasted under a second (a token function handing out tokens that are already expiring
+// must not make it reconnect in a tight loop).
 const MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS = 1000
 const OPEN = 1
 const DEFAULT_ACK_DELAY_MS = 50
@@ -287,7 +286,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     }
     this.emit('close', { code, reason, willReconnect: !this.stopped })
     // A close listener may have called close(): check again.
-    if (!this.stopped && code === TOKEN_EXPIRED && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
+    if (!this.stopped && code === CloseCode.TOKEN_EXPIRED && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
     if (!this.stopped) return this.scheduleReconnect()
     for (const resolve of this.closeWaiters.splice(0)) resolve()
   }

@@ -21,11 +21,12 @@ export interface BusPluginOptions {
 async function busPlugin(fastify: FastifyInstance, { config }: BusPluginOptions) {
   const cluster = config.cluster
   if (cluster === undefined) {
-    fastify.decorate('bus', new MemoryBus(fastify.hub))
+    fastify.decorate('bus', new MemoryBus(fastify.hub, config.maxUidLength))
     return
   }
   const { RedisBus } = await import('../lib/bus/redis.js')
   const bus = new RedisBus(fastify.hub, {
+    maxUidLength: config.maxUidLength,
     redis: cluster.connection,
     prefix: cluster.prefix,
     nodeId: cluster.nodeId,

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config/config.js'
 import { ConnectionGuard } from '../lib/limits/connection-guard.js'
-import { descriptorLimit, openDescriptors } from '../lib/limits/descriptors.js'
+import { openDescriptors } from '../lib/limits/descriptors.js'
 import { FailureThrottle } from '../lib/limits/failure-throttle.js'
 import { Refusals } from '../lib/limits/refusals.js'
 
@@ -42,7 +42,7 @@ async function limitsPlugin(fastify: FastifyInstance, { config }: LimitsPluginOp
   const server = fastify.server as Server
   let guard = guards.get(server)
   if (guard === undefined) {
-    const limit = descriptorLimit()
+    const limit = config.descriptorLimit
     guard = new ConnectionGuard({
       headersTimeoutMs: config.headersTimeoutMs,
       bodyTimeoutMs: config.bodyTimeoutMs,

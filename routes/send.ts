@@ -13,7 +13,7 @@ import type { PusherConfig } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
 import { fromStore } from '../lib/store/durable-send.js'
 import { ttlSeconds } from '../lib/store/ttl.js'
-import { assertUid, assertUids } from '../lib/auth/uid.js'
+import { assertUid } from '../lib/auth/uid.js'
 import { senderSchemas } from './schemas.js'
 
 interface SendFields {
@@ -61,7 +61,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   // the in-process bus the hottest route then needs no promise at all.
   const sendOne = (fields: SendFields, reply: FastifyReply) => {
     const { uid, message, ttl } = fields
-    assertUid(uid, config.maxUidLength)
+    // The bus checks the uid (400 PUSHER_ERR_INVALID_UID) before it stores or sends.
     checkSize(message)
     const durable = isDurable(fields.durable)
     if (ttl === undefined && !durable) {
@@ -110,10 +110,9 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
     bodyLimit: config.maxBatchBytes,
     schema: { body: schemas.BatchBody, response: { 200: schemas.BatchResult } },
   }, (request) => {
-    // Check every uid and size first, so a batch is either refused whole or sent whole
-    // (the bus checks every ttl before it stores or sends anything).
+    // Check every size first, so a batch is either refused whole or sent whole (the bus
+    // checks every uid and ttl before it stores or sends anything).
     const { messages, ttl, durable } = request.body
-    assertUids(messages, config.maxUidLength)
     for (const { message } of messages) checkSize(message)
     return bus.sendBatch(messages, { ttl, durable: isDurable(durable) })
   })

@@ -1,6 +1,6 @@
-// The one rule for a uid, wherever one enters: a token's claim (plugins/auth.ts), the
-// sender API (routes/send.ts), and, as a defence for embedders calling app.bus or
-// app.store directly, the Redis bus and the stores' append.
+// The one rule for a uid, wherever one enters: a token's claim (plugins/auth.ts), every
+// send (the bus's send and sendBatch, lib/bus/base.ts, which the sender API calls), and
+// the stores' append, for embedders calling app.store directly.
 //
 // A uid is a non-empty string of at most maxLength UTF-16 code units (String#length,
 // what JavaScript counts) that is well-formed Unicode. Well-formed matters because
@@ -9,9 +9,9 @@
 // (live or stored) would reach that other user. SQLite keeps the surrogate's raw bytes
 // but reads them back as "v\ufffd\ufffd\ufffd": the stored uid is not the one sent.
 //
-// The in-process MemoryBus keeps uids as exact Map keys, so there a lone surrogate
-// could not reach another user; it refuses one all the same, so that code written
-// against one node behaves the same once the hub is a cluster. The contract of
+// The in-process bus keeps uids as exact Map keys, so there a lone surrogate could not
+// reach another user; it refuses one all the same, so that code written against one
+// node behaves the same once the hub is a cluster. The contract of
 // Bus.send/sendBatch and MessageStore.append: an invalid uid throws
 // PusherError.INVALID_UID, and nothing is sent or stored.
 

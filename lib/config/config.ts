@@ -3,17 +3,20 @@
 // (docs/configuration.md); what is still missing takes the default below. Every problem
 // is reported at registration with the option and the variable to set.
 import { randomBytes } from 'node:crypto'
-import { hostname } from 'node:os'
 import type { RedisOptions } from 'ioredis'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { type JwtOptions, type ResolvedJwt, resolveJwt } from './jwt.js'
 import { fail, splitList } from './util.js'
-import { defaultMaxConnections } from '../limits/descriptors.js'
+import { type ClusterConfig, resolveCluster, resolveStore, type StoreConfig } from './engines.js'
+import { resolveOrigins } from './access.js'
+import { defaultMaxConnections, descriptorLimit } from '../limits/descriptors.js'
 
 export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './jwt.js'
 export { JWT_ALGORITHMS } from './jwt.js'
+export { type ClusterConfig, IN_MEMORY, type StoreConfig } from './engines.js'
+export { resolveTrustProxy } from './access.js'
 
 export interface PusherConfigInput {
   jwt?: JwtOptions
@@ -69,13 +72,6 @@ export interface PusherConfigInput {
   }
   /** Where fallbacks are read from; defaults to `process.env`. Pass `{}` to ignore the environment. */
   env?: Record<string, string | undefined>
-}
-
-export interface ClusterConfig {
-  connection: string | RedisOptions
-  prefix: string
-  nodeId: string
-  leaseTtlMs: number
 }
 
 const Limits = Type.Object({
@@ -183,6 +179,8 @@ export interface PusherConfig extends Limits {
   generated: { jwtSecret?: string; apiKey?: string }
   /** Not fatal, but worth a log line at start. */
   warnings: string[]
+  /** The process's descriptor limit (ulimit -n), read once; undefined where it cannot be read. */
+  descriptorLimit: number | undefined
 }
 
 export function resolveConfig(input: PusherConfigInput, customAuthenticator: boolean): PusherConfig {
@@ -220,6 +218,7 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
   }
   if (apiKeys.some((key) => key.length < 16)) warnings.push('an API key is shorter than 16 characters; use long random keys')
 
+  const fdLimit = descriptorLimit()
   const heartbeat = input.heartbeat === false ? { intervalMs: 0 } : input.heartbeat ?? {}
   const limits: Limits = {
     maxBufferedBytes: input.maxBufferedBytes ?? env.PUSHER_MAX_BUFFERED_BYTES ?? DEFAULT_LIMITS.maxBufferedBytes,
@@ -235,7 +234,7 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     headersTimeoutMs: input.headersTimeoutMs ?? env.PUSHER_HEADERS_TIMEOUT_MS ?? DEFAULT_LIMITS.headersTimeoutMs,
     bodyTimeoutMs: input.bodyTimeoutMs ?? env.PUSHER_BODY_TIMEOUT_MS ?? DEFAULT_LIMITS.bodyTimeoutMs,
     keepAliveTimeoutMs: input.keepAliveTimeoutMs ?? env.PUSHER_KEEPALIVE_TIMEOUT_MS ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
-    maxConnections: input.maxConnections ?? env.PUSHER_MAX_CONNECTIONS ?? defaultMaxConnections(),
+    maxConnections: input.maxConnections ?? env.PUSHER_MAX_CONNECTIONS ?? defaultMaxConnections(fdLimit),
     maxConnectionsPerUser: input.maxConnectionsPerUser ?? env.PUSHER_MAX_CONNECTIONS_PER_USER ?? DEFAULT_LIMITS.maxConnectionsPerUser,
     maxIdleConnectionsPerAddress: input.maxIdleConnectionsPerAddress ?? env.PUSHER_MAX_IDLE_PER_ADDRESS ?? DEFAULT_LIMITS.maxIdleConnectionsPerAddress,
     maxInboundFramesPerSecond: input.maxInboundFramesPerSecond ?? env.PUSHER_MAX_INBOUND_FRAMES_PER_S ?? DEFAULT_LIMITS.maxInboundFramesPerSecond,
@@ -261,88 +260,5 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
   }
 
   const cluster = resolveCluster(input, env)
-  return { ...limits, jwt, apiKeys, dev, metrics, allowedOrigins, cluster, store: resolveStore(input, env, cluster !== undefined, dev), generated, warnings }
+  return { ...limits, jwt, apiKeys, dev, metrics, allowedOrigins, cluster, store: resolveStore(input, env, cluster !== undefined, dev), generated, warnings, descriptorLimit: fdLimit }
 }
-
-/** Exact origins (scheme://host[:port]), as browsers send them in the Origin header. */
-function resolveOrigins(value: string | string[] | undefined): Set<string> | undefined {
-  const origins = splitList(value)
-  if (origins.length === 0) return undefined
-  for (const origin of origins) {
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(origin)
-    } catch {}
-    if (parsed === undefined || parsed.origin !== origin) {
-      fail(`allowed origin "${origin}" is not an exact origin: write scheme://host[:port] with no path or trailing slash, e.g. https://app.example.com`)
-    }
-  }
-  return new Set(origins)
-}
-
-/**
- * PUSHER_TRUST_PROXY as Fastify's trustProxy: `true` (trust every hop: only when nothing
- * but the proxy can reach the hub), a number of hops, or the proxies' addresses and CIDRs.
- */
-export function resolveTrustProxy(value: string | undefined): boolean | string | ((address: string, hop: number) => boolean) {
-  if (value === undefined || value === '' || value === 'false') return false
-  if (value === 'true') return true
-  if (/^[0-9]+$/.test(value)) {
-    const hops = Number(value)
-    return (_address, hop) => hop < hops
-  }
-  return value
-}
-
-/** better-sqlite3's name for a database that lives and dies with the process. */
-export const IN_MEMORY = ':memory:'
-
-export interface StoreConfig {
-  /** SQLite file; undefined in cluster mode, where Redis keeps the messages. */
-  path: string | undefined
-  defaultTtlMs: number
-  maxPerUser: number
-  keepClosedMs: number
-}
-
-function resolveStore(input: PusherConfigInput, env: Env, cluster: boolean, dev: boolean): StoreConfig | undefined {
-  if (input.store === false) return undefined
-  const options = input.store ?? {}
-  // Development mode keeps durable messages in memory, for this run only, so that a
-  // try-out can send with a ttl without choosing a file first.
-  const path = options.path ?? env.PUSHER_DB ?? (dev ? IN_MEMORY : undefined)
-  if (path === undefined && !cluster) return undefined
-  const defaultTtlSeconds = options.defaultTtlSeconds ?? env.PUSHER_DEFAULT_TTL_S ?? 86_400
-  const maxPerUser = options.maxPerUser ?? env.PUSHER_MAX_QUEUED_PER_USER ?? 1000
-  if (!Number.isInteger(defaultTtlSeconds) || defaultTtlSeconds < 1) fail('store.defaultTtlSeconds (PUSHER_DEFAULT_TTL_S) must be a whole number of seconds, at least 1')
-  if (!Number.isInteger(maxPerUser) || maxPerUser < 1) fail('store.maxPerUser (PUSHER_MAX_QUEUED_PER_USER) must be at least 1')
-  return {
-    path: cluster ? undefined : path,
-    defaultTtlMs: defaultTtlSeconds * 1000,
-    maxPerUser,
-    keepClosedMs: (options.keepClosedSeconds ?? 86_400) * 1000,
-  }
-}
-
-function resolveCluster(input: PusherConfigInput, env: Env): ClusterConfig | undefined {
-  let connection: string | RedisOptions | undefined = input.redis ?? env.REDIS_URL
-  if (connection === undefined && env.REDIS_SENTINELS !== undefined) {
-    if (env.REDIS_SENTINEL_NAME === undefined) fail('REDIS_SENTINELS needs REDIS_SENTINEL_NAME, the name of the monitored master')
-    const sentinels = splitList(env.REDIS_SENTINELS).map((hostPort) => {
-      const [host, port] = hostPort.split(':')
-      return { host: host!, port: Number(port ?? 26379) }
-    })
-    connection = { sentinels, name: env.REDIS_SENTINEL_NAME }
-  }
-  if (connection === undefined || connection === '') return undefined
-  if (typeof connection === 'string' && !/^rediss?:\/\//.test(connection)) fail(`REDIS_URL must start with redis:// or rediss://, got "${connection}"`)
-  const options = input.cluster ?? {}
-  const leaseTtlMs = options.leaseTtlMs ?? env.PUSHER_LEASE_TTL_MS ?? 5000
-  if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 500) fail('cluster.leaseTtlMs (PUSHER_LEASE_TTL_MS) must be an integer of at least 500')
-  const prefix = options.prefix ?? env.PUSHER_REDIS_PREFIX ?? 'pusher:'
-  const nodeId = options.nodeId ?? env.PUSHER_NODE_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
-  if (!/^[\w.:-]{1,100}$/.test(nodeId)) fail(`node id "${nodeId}" may hold only letters, digits and . _ : - (at most 100)`)
-  return { connection, prefix, nodeId, leaseTtlMs }
-}
-
-

@@ -1,7 +1,8 @@
 // What development mode prints at start: the secrets it made up, a token to connect
 // with and the commands to try. Loud on purpose: these secrets must never be mistaken
 // for a production setup.
-import { IN_MEMORY, type PusherConfig } from './config.js'
+import type { PusherConfig } from './config.js'
+import { IN_MEMORY } from './engines.js'
 import { mintToken } from '../auth/mint-token.js'
 
 export function devBanner(config: PusherConfig, baseUrl: string): string {

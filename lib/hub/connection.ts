@@ -12,8 +12,7 @@ import { performance } from 'node:perf_hooks'
 import { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { MessageFrames, type MessageMeta } from './envelope.js'
-import { headerLength, payloadLength } from './frame.js'
-import { directSocket } from './raw-socket.js'
+import { directSocket, FallbackWriter } from './raw-socket.js'
 
 export type DisconnectReason =
   | 'client_closed' // the peer closed or the TCP connection dropped
@@ -100,7 +99,7 @@ export class Connection {
   /** The TCP socket to write frames to directly (raw-socket.ts); undefined: through ws.send. */
   private readonly tcp: Socket | undefined
   /** Only when frames go through ws.send: its sends in flight (nothing per connection otherwise). */
-  private sends: WsSends | undefined
+  private fallback: FallbackWriter | undefined
   /** A frame went out this turn; later ones queue until the hub's flush. */
   private flushScheduled = false
   private queue: Buffer[] | null = null
@@ -197,7 +196,9 @@ export class Connection {
       return
     }
     const tcp = this.tcp
-    if (tcp === undefined) return this.writeThroughWs(frames, sentAt)
+    if (tcp === undefined) {
+      return (this.fallback ??= new FallbackWriter(this.socket)).write(frames, (error) => this.owner.onWritten(this, sentAt, error))
+    }
     if (!Array.isArray(frames)) {
       tcp.write(frames)
     } else {
@@ -210,16 +211,6 @@ export class Connection {
     // queued before it have gone (writes complete in order), or that the socket died.
     if (tcp.writableLength === 0) this.owner.onWritten(this, sentAt, null)
     else tcp.write(EMPTY, (error) => this.owner.onWritten(this, sentAt, error))
-  }
-
-  /** The fallback: each frame's payload through ws.send, which frames it again. */
-  private writeThroughWs(frames: Buffer | Buffer[], sentAt: number | number[]): void {
-    const sends = (this.sends ??= new WsSends())
-    for (const frame of Array.isArray(frames) ? frames : [frames]) {
-      sends.inFlight++
-      this.socket.send(frame.subarray(headerLength(payloadLength(frame))), { binary: false }, sends.onSent)
-    }
-    sends.after((error) => this.owner.onWritten(this, sentAt, error))
   }
 
   /**
@@ -306,7 +297,7 @@ export class Connection {
     // Frames queued this turn reach the socket at the hub's flush.
     if (this.queue !== null) await new Promise<void>((resolve) => setImmediate(resolve))
     const tcp = this.tcp
-    if (tcp === undefined) return new Promise((resolve) => (this.sends ??= new WsSends()).after(() => resolve()))
+    if (tcp === undefined) return new Promise((resolve) => (this.fallback ??= new FallbackWriter(this.socket)).afterWrites(() => resolve()))
     if (this.ended || tcp.writableLength === 0) return
     // Writes complete in order: a zero-length write's callback says when the bytes before
     // it have gone, or that the socket died ('drain' comes only after a refused write).
@@ -319,22 +310,5 @@ export class Connection {
     this.queue = null
     this.queueSentAt = null
     this.queueBytes = 0
-  }
-}
-
-/** Sends through ws.send whose callback has not come yet, and who waits for them all. */
-class WsSends {
-  inFlight = 0
-  private waiters: Array<(error: Error | null | undefined) => void> = []
-
-  readonly onSent = (error?: Error | null): void => {
-    if (--this.inFlight > 0) return
-    for (const waiter of this.waiters.splice(0)) waiter(error)
-  }
-
-  /** Calls `callback` once every send so far has completed. */
-  after(callback: (error: Error | null | undefined) => void): void {
-    if (this.inFlight === 0) callback(null)
-    else this.waiters.push(callback)
   }
 }

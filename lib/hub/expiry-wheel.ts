@@ -54,12 +54,6 @@ export class ExpiryWheel<T> {
     return true
   }
 
-  /** Moves `item` from `slot` to a new time (a refreshed token); returns the new slot. */
-  reschedule(item: T, slot: number, atMs: number): number {
-    this.cancel(item, slot)
-    return this.schedule(item, atMs)
-  }
-
   stop(): void {
     clearInterval(this.timer)
     this.timer = undefined

@@ -11,6 +11,7 @@
 import type { ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
+import { headerLength, payloadLength } from './frame.js'
 
 /** ws's fields this module reads; anything else of ws is used through its API only. */
 interface WsInternals {
@@ -51,6 +52,37 @@ export function directSocket(ws: WebSocket, upgraded?: Socket): Socket | undefin
 export function releaseUpgradeResponse(tcp: Socket): void {
   const response = (tcp as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
   if (typeof response?.detachSocket === 'function') response.detachSocket(tcp)
+}
+
+/**
+ * The fallback's write path, made only for connections that use it: each prebuilt
+ * frame's payload goes through ws.send, which frames it again, and `done` runs once every
+ * send so far has completed.
+ */
+export class FallbackWriter {
+  private inFlight = 0
+  private waiters: Array<(error: Error | null | undefined) => void> = []
+
+  constructor(private readonly ws: WebSocket) {}
+
+  write(frames: Buffer | Buffer[], done: (error: Error | null | undefined) => void): void {
+    for (const frame of Array.isArray(frames) ? frames : [frames]) {
+      this.inFlight++
+      this.ws.send(frame.subarray(headerLength(payloadLength(frame))), { binary: false }, this.onSent)
+    }
+    this.afterWrites(done)
+  }
+
+  /** Calls `callback` once every send so far has completed. */
+  afterWrites(callback: (error: Error | null | undefined) => void): void {
+    if (this.inFlight === 0) callback(null)
+    else this.waiters.push(callback)
+  }
+
+  private readonly onSent = (error?: Error | null): void => {
+    if (--this.inFlight > 0) return
+    for (const waiter of this.waiters.splice(0)) waiter(error)
+  }
 }
 
 /** For tests: forget the verdict, as a new process would. */

@@ -37,13 +37,6 @@ export interface ConnectionGuardOptions {
   refusals: Refusals
 }
 
-export interface GuardStats {
-  /** Sockets the server holds now (every state). */
-  open: number
-  /** Of them, sockets that have not made a request yet. */
-  waiting: number
-}
-
 /** How long a socket may wait for its first request before an address over its cap loses it. */
 const IDLE_GRACE_MS = 1000
 
@@ -75,10 +68,6 @@ export class ConnectionGuard {
       guard.open--
       guard.leaveWaiting(this)
     }
-  }
-
-  get stats(): GuardStats {
-    return { open: this.open, waiting: this.waiting.size }
   }
 
   attach(server: Server): void {

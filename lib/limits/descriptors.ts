@@ -31,7 +31,7 @@ export function descriptorHeadroom(limit: number): number {
 }
 
 /** PUSHER_MAX_CONNECTIONS when it is not set: the descriptor limit less the headroom. */
-export function defaultMaxConnections(limit = descriptorLimit()): number {
+export function defaultMaxConnections(limit: number | undefined): number {
   if (limit === undefined) return 10_000
   return Math.max(1, limit - descriptorHeadroom(limit))
 }

@@ -14,10 +14,6 @@ export type RefusalReason =
   | 'shed' // an idle connection that never sent a request, closed to make room
   | 'frame_flood' // a client sent frames faster than the inbound limit: closed with 1008
 
-export const REFUSAL_REASONS: readonly RefusalReason[] = [
-  'connection_cap', 'user_cap', 'rate', 'send_rate', 'origin', 'timeout', 'shed', 'frame_flood',
-]
-
 export interface RefusalLogOptions {
   /** Length of one summary interval. */
   intervalMs?: number

@@ -53,6 +53,13 @@ describe('one node', () => {
     await client.close()
   })
 
+  test('a uid over the configured maxUidLength is refused by the bus itself, durable or not, before anything is stored', async () => {
+    const long = 'u'.repeat(257)
+    await assert.rejects(async () => hub.app.bus.send(long, 'y'), { code: 'PUSHER_ERR_INVALID_UID', message: /at most 256/ })
+    await assert.rejects(async () => hub.app.bus.send(long, 'y', { ttl: 60 }), { code: 'PUSHER_ERR_INVALID_UID' })
+    assert.equal(await hub.app.store!.lastSeq(long), 0)
+  })
+
   test('a bad ttl is refused before anything is stored or sent', async () => {
     await assert.rejects(async () => hub.app.bus.send('x', 'y', { ttl: 2_592_001 }), { code: 'PUSHER_ERR_INVALID_TTL' })
     await assert.rejects(async () => hub.app.bus.sendBatch([{ uid: 'x', message: 'y', ttl: 'soon' }]), { code: 'PUSHER_ERR_INVALID_TTL', message: /messages\[0\]\.ttl/ })

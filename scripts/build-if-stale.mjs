@@ -1,4 +1,5 @@
-// `npm start` builds dist/ only when a source file is newer than the last build, so a
+// `npm start`, `npm pack` and `npm test` build dist/ only when a source file is newer than
+// the last build, so a
 // second start takes a second instead of a full TypeScript compile.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs'

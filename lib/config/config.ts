@@ -74,7 +74,33 @@ export interface PusherConfigInput {
   env?: Record<string, string | undefined>
 }
 
-const Limits = Type.Object({
+/**
+ * Every numeric limit, resolved. Written out rather than derived from the schema below,
+ * so that the shipped declarations do not pull typebox's type engine into every host
+ * app's type-check (it was most of a `tsc --strict` run there).
+ */
+export interface Limits {
+  maxBufferedBytes: number
+  maxMessageBytes: number
+  maxInboundBytes: number
+  maxUidLength: number
+  maxBatchSize: number
+  maxBatchBytes: number
+  shutdownTimeoutMs: number
+  heartbeatIntervalMs: number
+  heartbeatTimeoutMs: number
+  headersTimeoutMs: number
+  bodyTimeoutMs: number
+  keepAliveTimeoutMs: number
+  maxConnections: number
+  maxConnectionsPerUser: number
+  maxIdleConnectionsPerAddress: number
+  maxInboundFramesPerSecond: number
+  maxAuthFailuresPerMinute: number
+  sendRateLimit: number
+}
+
+const LimitsSchema = Type.Object({
   maxBufferedBytes: Type.Integer({ minimum: 1024 }),
   maxMessageBytes: Type.Integer({ minimum: 1, maximum: 100 * 1024 * 1024 }),
   maxInboundBytes: Type.Integer({ minimum: 16 }),
@@ -94,8 +120,10 @@ const Limits = Type.Object({
   maxAuthFailuresPerMinute: Type.Integer({ minimum: 0 }),
   sendRateLimit: Type.Integer({ minimum: 0 }),
 })
-type Limits = Static<typeof Limits>
-const checkLimits = Compile(Limits)
+// The interface and the schema name the same limits, both ways.
+const sameLimits: [Static<typeof LimitsSchema>, Limits] = [] as unknown as [Limits, Static<typeof LimitsSchema>]
+void sameLimits
+const checkLimits = Compile(LimitsSchema)
 
 export const DEFAULT_LIMITS: Omit<Limits, 'maxConnections'> = {
   maxBufferedBytes: 1024 * 1024,

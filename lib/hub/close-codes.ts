@@ -11,6 +11,14 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** The token the connection was opened with expired: fetch a fresh one and reconnect at once. */
   TOKEN_EXPIRED: 4001,
+  /** The backend disconnected the user (POST /users/:uid/disconnect): the client may reconnect, after its backoff. */
+  DISCONNECTED: 4002,
+  /** The backend disconnected the user for good (`reconnect: false`): logged out or banned, do not reconnect. */
+  DISCONNECTED_FOR_GOOD: 4003,
+  /** The backend revoked the user's tokens issued before a time: fetch a fresh token, then reconnect. */
+  TOKEN_REVOKED: 4004,
+  /** An in-band refresh carried a bad token, or one for another user: fetch a fresh token and reconnect. */
+  REFRESH_REFUSED: 4005,
   /** The client read too slowly: its unsent bytes passed `maxBufferedBytes`. */
   SLOW_CONSUMER: 4008,
 } as const

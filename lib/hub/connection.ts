@@ -22,6 +22,9 @@ export type DisconnectReason =
   | 'protocol_error' // a framed client sent a frame that is not an ack
   | 'token_expired' // the credentials it was opened with expired (close 4001)
   | 'frame_flood' // it sent frames faster than maxInboundFramesPerSecond (close 1008)
+  | 'kicked' // the backend disconnected its user (close 4002, or 4003 for good)
+  | 'revoked' // the backend revoked its token (close 4004)
+  | 'refresh_refused' // an in-band token refresh failed (close 4005)
 
 /** What a connection needs from its hub; kept narrow so the write path is easy to follow. */
 export interface ConnectionOwner {

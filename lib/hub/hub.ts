@@ -26,7 +26,12 @@ const CUTS = {
   slow_consumer: { code: CloseCode.SLOW_CONSUMER, reason: 'slow consumer: too many unread bytes' },
   token_expired: { code: CloseCode.TOKEN_EXPIRED, reason: 'token expired: fetch a fresh token and reconnect' },
   frame_flood: { code: CloseCode.POLICY_VIOLATION, reason: 'too many frames: slow down' },
+  kicked: { code: CloseCode.DISCONNECTED, reason: 'disconnected by the server: reconnect later' },
+  revoked: { code: CloseCode.TOKEN_REVOKED, reason: 'token revoked: fetch a fresh token and reconnect' },
+  refresh_refused: { code: CloseCode.REFRESH_REFUSED, reason: 'token refresh refused: fetch a fresh token and reconnect' },
 } as const
+
+const FOR_GOOD = { code: CloseCode.DISCONNECTED_FOR_GOOD, reason: 'disconnected by the server: do not reconnect' }
 
 export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   readonly maxBufferedBytes: number
@@ -35,6 +40,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     connectionsOpened: 0,
     disconnects: {
       client_closed: 0, slow_consumer: 0, heartbeat_timeout: 0, shutdown: 0, protocol_error: 0, token_expired: 0, frame_flood: 0,
+      kicked: 0, revoked: 0, refresh_refused: 0,
     },
     framesWritten: 0,
     framesFailed: 0,
@@ -185,6 +191,23 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   }
 
   /**
+   * Closes every connection of `uid` on this hub: with 4002 (the client may reconnect)
+   * or, with `reconnect: false`, 4003 (it must not). Returns how many were closed.
+   */
+  disconnect(uid: string, options: { reconnect?: boolean } = {}): number {
+    const set = this.users.get(uid)
+    if (set === undefined) return 0
+    const close = options.reconnect === false ? FOR_GOOD : CUTS.kicked
+    let closed = 0
+    for (const connection of [...set]) {
+      if (connection.endReason !== undefined) continue
+      this.drop(connection, 'kicked', close)
+      closed++
+    }
+    return closed
+  }
+
+  /**
    * Ends Connection.holdBack(): the connection has every durable message up to `coveredSeq`
    * (written by the replay, or closed); the held ones after it go out in order, checked
    * for gaps unless `checkGaps` is false (the store could not be read).
@@ -278,12 +301,13 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   }
 
   /**
-   * Ends a connection the hub gave up on. A slow consumer, an expired token or a frame
-   * flood gets a close frame with its own code, queued behind what the client has not
-   * read yet, and `closeGraceMs` to read it (a flooding client is no longer read from);
-   * a peer that stopped answering pings cannot read anything, so it is destroyed.
+   * Ends a connection the hub gave up on. A slow consumer, an expired token, a frame
+   * flood or a kick gets a close frame with its own code (`close`, CUTS by default),
+   * queued behind what the client has not read yet, and `closeGraceMs` to read it (a
+   * flooding client is no longer read from); a peer that stopped answering pings cannot
+   * read anything, so it is destroyed.
    */
-  private drop(connection: Connection, reason: 'heartbeat_timeout' | keyof typeof CUTS): void {
+  private drop(connection: Connection, reason: 'heartbeat_timeout' | keyof typeof CUTS, close: { code: number; reason: string } = CUTS[reason as keyof typeof CUTS]): void {
     if (connection.endReason !== undefined) return
     connection.endReason = reason
     this.end(connection, reason)
@@ -293,7 +317,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       return
     }
     if (reason === 'frame_flood') socket.pause()
-    socket.close(CUTS[reason].code, CUTS[reason].reason)
+    socket.close(close.code, close.reason)
     const timer = setTimeout(() => socket.terminate(), this.closeGraceMs)
     timer.unref()
     socket.once('close', () => clearTimeout(timer))

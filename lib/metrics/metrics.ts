@@ -52,7 +52,7 @@ export function registerHubMetrics(
   })
   new Counter({
     name: 'pusher_disconnects_total',
-    help: 'Connections ended, by reason (client_closed, slow_consumer, heartbeat_timeout, shutdown, protocol_error, token_expired, frame_flood)',
+    help: 'Connections ended, by reason (client_closed, slow_consumer, heartbeat_timeout, shutdown, protocol_error, token_expired, frame_flood, kicked, revoked, refresh_refused)',
     labelNames: ['reason'],
     registers,
     collect() { setCounters(this, 'reason', stats.disconnects satisfies Record<DisconnectReason, number>) },

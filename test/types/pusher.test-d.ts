@@ -38,7 +38,7 @@ app.bus.send('alice', 'hello', { ttl: new Date() })
 // The hub's events carry the connection and the reason.
 app.hub.on('disconnect', (connection, reason) => {
   expectType<string>(connection.uid)
-  expectType<'client_closed' | 'slow_consumer' | 'heartbeat_timeout' | 'shutdown' | 'protocol_error' | 'token_expired' | 'frame_flood'>(reason)
+  expectType<'client_closed' | 'slow_consumer' | 'heartbeat_timeout' | 'shutdown' | 'protocol_error' | 'token_expired' | 'frame_flood' | 'kicked' | 'revoked' | 'refresh_refused'>(reason)
 })
 
 // A custom authenticator may give an expiry; request.uid is typed on every request.

@@ -17,7 +17,12 @@ import { uidProblem } from '../lib/auth/uid.js'
  * credentials that proved it expire (ms since the epoch; the hub closes the connection
  * then, with close code 4001).
  */
-export type Identity = string | { uid: string; expiresAt?: number }
+export type Identity = string | {
+  uid: string
+  expiresAt?: number
+  /** When the credentials were issued (ms since the epoch), a JWT's `iat`: a revocation refuses those issued before its cut. */
+  issuedAt?: number
+}
 
 /** Decides who a connecting request belongs to; resolves to an identity, or throws to refuse. */
 export type AuthenticateFn = (request: FastifyRequest) => Identity | Promise<Identity>
@@ -46,6 +51,8 @@ declare module 'fastify' {
     uid: string
     /** When the credentials that proved `uid` expire, in ms since the epoch; 0: never. */
     uidExpiresAt: number
+    /** When those credentials were issued, in ms since the epoch; 0: unknown. */
+    uidIssuedAt: number
   }
 }
 
@@ -79,7 +86,12 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
       // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
       const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
       if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
-      return typeof claims.exp === 'number' ? { uid, expiresAt: claims.exp * 1000 } : uid
+      if (typeof claims.exp !== 'number' && typeof claims.iat !== 'number') return uid
+      return {
+        uid,
+        ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
+        ...(typeof claims.iat === 'number' && { issuedAt: claims.iat * 1000 }),
+      }
     },
   }
 }
@@ -111,6 +123,7 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   fastify.decorate('authFailures', failures)
   fastify.decorateRequest('uid', '')
   fastify.decorateRequest('uidExpiresAt', 0)
+  fastify.decorateRequest('uidIssuedAt', 0)
 
   const { refusals, failures: throttle } = fastify.pusherLimits
 
@@ -130,7 +143,8 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   const accept = (request: FastifyRequest, identity: unknown): void => {
     let uid = identity
     let expiresAt: unknown
-    if (typeof identity === 'object' && identity !== null) ({ uid, expiresAt } = identity as { uid?: unknown; expiresAt?: unknown })
+    let issuedAt: unknown
+    if (typeof identity === 'object' && identity !== null) ({ uid, expiresAt, issuedAt } = identity as { uid?: unknown; expiresAt?: unknown; issuedAt?: unknown })
     const problem = uidProblem(uid, config.maxUidLength)
     if (problem !== undefined) throw refusal(new AuthFailure('invalid_uid', `${hintFor('invalid_uid')}: ${problem}`), request)
     if (expiresAt !== undefined) {
@@ -140,6 +154,7 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
       if (expiresAt <= Date.now()) throw refusal(new AuthFailure('expired'), request)
       request.uidExpiresAt = expiresAt
     }
+    if (typeof issuedAt === 'number' && Number.isFinite(issuedAt)) request.uidIssuedAt = issuedAt
     request.uid = uid as string
   }
   /** 429 before any verification work for an address that failed too often. */

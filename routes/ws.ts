@@ -118,6 +118,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
         framed,
         since: framed ? parseSince(request.query) : undefined,
         expiresAt: request.uidExpiresAt === 0 ? undefined : request.uidExpiresAt,
+        issuedAt: request.uidIssuedAt,
         tcp: request.raw.socket,
       })
     },

@@ -49,6 +49,8 @@ export interface ConnectionOptions {
   since?: number
   /** When the credentials the connection was opened with expire, in ms since the epoch. */
   expiresAt?: number
+  /** When those credentials were issued (a JWT's `iat`), in ms since the epoch: a revocation cuts by it. */
+  issuedAt?: number
   /** The TCP socket the upgrade came on (request.raw.socket), for writing frames directly. */
   tcp?: Socket
 }
@@ -92,6 +94,8 @@ export class Connection {
   held: HeldMessage[] | null = null
   /** When its credentials expire (ms since the epoch); 0: never. */
   expiresAt: number
+  /** When its credentials were issued (ms since the epoch); 0: unknown (revoked by any cut). */
+  issuedAt: number
   /** The hub's expiry slot for it, while one is scheduled; -1 otherwise. */
   expirySlot = -1
   private heldBytes = 0
@@ -119,6 +123,7 @@ export class Connection {
     this.framed = options.framed === true
     this.seq = options.since ?? 0
     this.expiresAt = options.expiresAt ?? 0
+    this.issuedAt = options.issuedAt ?? 0
     // A full bucket, without a clock read per connection: the first frame's refill, from
     // the beginning of time, tops it up to the burst.
     this.inboundTokens = 0

@@ -1,13 +1,15 @@
 // fastify-pusher/client: a client of the hub's framed protocol (pusher.framed.v1) for
 // browsers and Node. It reconnects with backoff, resumes after the last seq it emitted,
 // acks what it emitted, and drops what it has already emitted, so an app sees each
-// durable message once and in order although the hub delivers at least once.
+// durable message once and in order although the hub delivers at least once. Before its
+// token expires it sends the hub a fresh one, so the connection outlives the token.
 //
 // No Node-only import and no DOM types: the WebSocket is described structurally, so
 // the same file bundles for a page and runs on Node with `ws`.
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
-import { ackFrame, parseEnvelope, type PusherMessage } from './frames.js'
+import { ackFrame, parseServerFrame, type PusherMessage, refreshFrame } from './frames.js'
+import { refreshDelay, tokenExpiresAt } from './refresh.js'
 import { CloseCode } from '../lib/hub/close-codes.js'
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../lib/protocol.js'
 
@@ -46,9 +48,12 @@ export interface PusherClientOptions {
    * The user's JWT, or a function returning one. A function is called before every
    * connection attempt, reconnects included: a refused token is an HTTP 401 before the
    * upgrade, which a browser only reports as close code 1006, so the client cannot
-   * tell an expired token from a network error and always asks for a fresh one. When
-   * the token expires on an open connection, the hub closes it with 4001 and the client
-   * calls the function and reconnects at once.
+   * tell an expired token from a network error and always asks for a fresh one.
+   * A function is also called ahead of the token's `exp` (at 80% of its remaining life,
+   * or 30 s before it, whichever is sooner), and the fresh token is sent on the open
+   * connection, which then lasts until the new `exp`. Should the hub close the connection
+   * for its token anyway (4001 expired, 4005 refresh refused), the client calls the
+   * function and reconnects at once.
    */
   token: string | (() => string | Promise<string>)
   /**
@@ -83,6 +88,8 @@ export interface PusherClientEvents {
   message: PusherMessage
   /** A connection is open and speaks the framed protocol. */
   open: void
+  /** The hub took a fresh token on the open connection, which now lasts until `expiresAt` (ms since the epoch; null: for good). */
+  refresh: { expiresAt: number | null }
   /** A connection or a connection attempt ended. */
   close: CloseEventInfo
   /** Something went wrong that the client reports and, unless a close says otherwise, survives. */
@@ -92,10 +99,11 @@ export interface PusherClientEvents {
 // Close codes after which reconnecting would fail the same way: the hub refused a
 // frame this client sent, so this client and that hub do not agree on the protocol.
 const FINAL_CLOSE_CODES = new Set<number>([CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG])
-// After CloseCode.TOKEN_EXPIRED a fresh token fixes it, so the client asks its token
-// function again and reconnects at once, without a backoff delay, unless the connection
-// lasted under a second (a token function handing out tokens that are already expiring
-// must not make it reconnect in a tight loop).
+// After these a fresh token fixes it, so the client asks its token function again and
+// reconnects at once, without a backoff delay, unless the connection lasted under a
+// second (a token function handing out tokens that are already expiring must not make
+// it reconnect in a tight loop).
+const FRESH_TOKEN_CLOSE_CODES = new Set<number>([CloseCode.TOKEN_EXPIRED, CloseCode.REFRESH_REFUSED])
 const MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS = 1000
 const OPEN = 1
 const DEFAULT_ACK_DELAY_MS = 50
@@ -126,6 +134,11 @@ export class PusherClient extends Emitter<PusherClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private ackTimer: ReturnType<typeof setTimeout> | undefined
   private stableTimer: ReturnType<typeof setTimeout> | undefined
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined
+  /** A refresh frame was sent on the current connection and not answered yet. */
+  private refreshSent = false
+  /** Cleared when the hub would not take a refresh frame at all (larger than its maxInboundBytes). */
+  private refreshInBand = true
   /** When the current connection opened (Date.now()). */
   private openedAt = 0
   private closeWaiters: Array<() => void> = []
@@ -170,6 +183,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     onlineEvents()?.removeEventListener('online', this.onOnline)
     clearTimeout(this.retryTimer)
     clearTimeout(this.ackTimer)
+    clearTimeout(this.refreshTimer)
     const socket = this.socket
     if (socket === undefined) return Promise.resolve()
     return new Promise((resolve) => {
@@ -217,13 +231,14 @@ export class PusherClient extends Emitter<PusherClientEvents> {
       return this.scheduleReconnect()
     }
     this.socket = socket
-    socket.onopen = () => this.onOpen(socket)
+    const expiresAt = tokenExpiresAt(token)
+    socket.onopen = () => this.onOpen(socket, expiresAt)
     socket.onmessage = (event: { data: unknown }) => this.onMessage(socket, event.data)
     socket.onerror = (event: { message?: unknown }) => this.onSocketError(socket, event)
     socket.onclose = (event: { code: number; reason: string }) => this.onClose(socket, event.code, event.reason)
   }
 
-  private onOpen(socket: WebSocketLike): void {
+  private onOpen(socket: WebSocketLike, expiresAt: number | undefined): void {
     if (socket !== this.socket || this.stopped) return
     if (socket.protocol !== PROTOCOL) {
       // The hub ignored the offer: it sends bare text without seqs, nothing this client
@@ -240,14 +255,49 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     // everything up to seq, so one frame settles it.
     if (this.seq > 0) socket.send(ackFrame(this.seq))
     this.ackedSeq = this.seq
+    this.scheduleRefresh(socket, expiresAt)
     this.emit('open', undefined)
+  }
+
+  /**
+   * Plans the next in-band refresh of `socket`'s credentials, which expire at
+   * `expiresAt`. Only with a token function: a fixed token cannot be renewed.
+   */
+  private scheduleRefresh(socket: WebSocketLike, expiresAt: number | null | undefined): void {
+    clearTimeout(this.refreshTimer)
+    this.refreshTimer = undefined
+    if (expiresAt == null || typeof this.options.token === 'string' || !this.refreshInBand) return
+    const delay = refreshDelay(expiresAt, Date.now())
+    if (delay !== undefined) this.refreshTimer = setTimeout(() => void this.refresh(socket), delay)
+  }
+
+  /** Asks the token function for a fresh token and sends it on `socket`, if that is still the connection. */
+  private async refresh(socket: WebSocketLike): Promise<void> {
+    this.refreshTimer = undefined
+    if (socket !== this.socket || this.stopped || typeof this.options.token === 'string') return
+    let token: string
+    try {
+      token = await this.options.token()
+    } catch (error) {
+      // No retry: at exp the hub closes with 4001, and the reconnect asks again.
+      if (socket === this.socket && !this.stopped) this.emit('error', asError(error, 'the token function failed'))
+      return
+    }
+    if (socket !== this.socket || this.stopped || socket.readyState !== OPEN) return
+    this.refreshSent = true
+    socket.send(refreshFrame(token))
   }
 
   private onMessage(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.socket || this.stopped || socket.protocol !== PROTOCOL) return
     if (typeof data !== 'string') return this.emit('error', new Error('the hub sent a binary frame; the framed protocol has text frames only'))
-    const message = parseEnvelope(data)
+    const message = parseServerFrame(data)
     if ('error' in message) return this.emit('error', new Error(message.error))
+    if ('type' in message) {
+      this.refreshSent = false
+      this.scheduleRefresh(socket, message.expiresAt)
+      return this.emit('refresh', { expiresAt: message.expiresAt })
+    }
     // At-least-once delivery: after a reconnect the hub may send again what this client
     // already emitted. Seqs only grow, so anything up to the last one is a duplicate.
     if (message.seq !== undefined && message.seq <= this.seq) return
@@ -280,13 +330,23 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     clearTimeout(this.ackTimer)
     this.ackTimer = undefined
     clearTimeout(this.stableTimer)
-    if (!this.stopped && FINAL_CLOSE_CODES.has(code)) {
+    clearTimeout(this.refreshTimer)
+    this.refreshTimer = undefined
+    // The hub's frame size limit is below this token's size: a retry with the refresh
+    // on the connection would fail again, a reconnect with the token in the handshake not.
+    const refreshTooBig = code === CloseCode.MESSAGE_TOO_BIG && this.refreshSent
+    this.refreshSent = false
+    if (refreshTooBig && !this.stopped) {
+      this.refreshInBand = false
+      this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}): the token is too large for a refresh frame (maxInboundBytes); refreshing by reconnecting from now on`))
+    } else if (!this.stopped && FINAL_CLOSE_CODES.has(code)) {
       this.stopped = true
       this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}); not reconnecting`))
     }
     this.emit('close', { code, reason, willReconnect: !this.stopped })
     // A close listener may have called close(): check again.
-    if (!this.stopped && code === CloseCode.TOKEN_EXPIRED && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
+    const freshToken = FRESH_TOKEN_CLOSE_CODES.has(code) || refreshTooBig
+    if (!this.stopped && freshToken && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
     if (!this.stopped) return this.scheduleReconnect()
     for (const resolve of this.closeWaiters.splice(0)) resolve()
   }

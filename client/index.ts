@@ -97,7 +97,8 @@ export interface PusherClientEvents {
 }
 
 // Close codes after which reconnecting would fail the same way: the hub refused a
-// frame this client sent, so this client and that hub do not agree on the protocol.
+// frame this client sent, so this client and that hub do not agree on the protocol
+// (unless the frame was a refresh, which the client can stop sending: see onClose).
 const FINAL_CLOSE_CODES = new Set<number>([CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG])
 // After these a fresh token fixes it, so the client asks its token function again and
 // reconnects at once, without a backoff delay, unless the connection lasted under a
@@ -137,7 +138,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined
   /** A refresh frame was sent on the current connection and not answered yet. */
   private refreshSent = false
-  /** Cleared when the hub would not take a refresh frame at all (larger than its maxInboundBytes). */
+  /** Cleared once a hub would not take a refresh frame (older than refresh, or the token too large for it). */
   private refreshInBand = true
   /** When the current connection opened (Date.now()). */
   private openedAt = 0
@@ -332,20 +333,21 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     clearTimeout(this.stableTimer)
     clearTimeout(this.refreshTimer)
     this.refreshTimer = undefined
-    // The hub's frame size limit is below this token's size: a retry with the refresh
-    // on the connection would fail again, a reconnect with the token in the handshake not.
-    const refreshTooBig = code === CloseCode.MESSAGE_TOO_BIG && this.refreshSent
+    // Refused in answer to a refresh frame: a hub older than refresh (1008, unknown frame
+    // type; in a rolling upgrade), or a token larger than its frame limit (1009). Another
+    // refresh would fail the same way, but a reconnect, with the token in the handshake, not.
+    const refreshRefusedFrame = FINAL_CLOSE_CODES.has(code) && this.refreshSent
     this.refreshSent = false
-    if (refreshTooBig && !this.stopped) {
+    if (refreshRefusedFrame && !this.stopped) {
       this.refreshInBand = false
-      this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}): the token is too large for a refresh frame (maxInboundBytes); refreshing by reconnecting from now on`))
+      this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}) when sent a token refresh: renewing the token by reconnecting from now on`))
     } else if (!this.stopped && FINAL_CLOSE_CODES.has(code)) {
       this.stopped = true
       this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}); not reconnecting`))
     }
     this.emit('close', { code, reason, willReconnect: !this.stopped })
     // A close listener may have called close(): check again.
-    const freshToken = FRESH_TOKEN_CLOSE_CODES.has(code) || refreshTooBig
+    const freshToken = FRESH_TOKEN_CLOSE_CODES.has(code) || refreshRefusedFrame
     if (!this.stopped && freshToken && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
     if (!this.stopped) return this.scheduleReconnect()
     for (const resolve of this.closeWaiters.splice(0)) resolve()

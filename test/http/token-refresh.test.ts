@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, test } from 'node:test'
-import WebSocket from 'ws'
+import WebSocket, { WebSocketServer } from 'ws'
 import { PusherClient } from '../../client/index.js'
 import { connect, FramedClient, metrics, post, startHub, token, type TestHub } from '../support/helpers.js'
 
@@ -158,9 +158,40 @@ test('the client library falls back to reconnecting when its token is too large 
   try {
     await reopened
     assert.deepEqual(closes, [{ code: 1009, willReconnect: true }])
-    assert.match(errors.join('\n'), /too large for a refresh frame/)
+    assert.match(errors.join('\n'), /1009.*when sent a token refresh: renewing the token by reconnecting/)
   } finally {
     await client.close()
     await small.app.close()
+  }
+})
+
+test('against a hub older than refresh (1008 unknown frame type) the client reconnects instead of stopping', { timeout: 15_000 }, async () => {
+  // What a hub without refresh does: acks are fine, anything else is closed with 1008.
+  const old = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (offered) => (offered.has('pusher.framed.v1') ? 'pusher.framed.v1' : false) })
+  await once(old, 'listening')
+  const frames: string[] = []
+  old.on('connection', (socket) => socket.on('message', (data) => {
+    frames.push(JSON.parse(data.toString()).type)
+    socket.close(1008, 'unknown frame type: send {"type":"ack","seq":<n>} as a text frame')
+  }))
+  const client = new PusherClient({
+    url: `ws://127.0.0.1:${(old.address() as { port: number }).port}/ws`,
+    WebSocket,
+    token: () => expiringToken('upgrading', 3).token,
+    backoff: { initialMs: 60_000, maxMs: 60_000 },
+  })
+  const closes: Array<{ code: number; willReconnect: boolean }> = []
+  client.on('close', ({ code, willReconnect }) => closes.push({ code, willReconnect }))
+  let opens = 0
+  const reopened = new Promise<void>((resolve) => client.on('open', () => ++opens === 2 && resolve()))
+  client.connect()
+  try {
+    await reopened
+    assert.deepEqual(closes, [{ code: 1008, willReconnect: true }])
+    assert.deepEqual(frames, ['refresh'])
+  } finally {
+    await client.close()
+    for (const socket of old.clients) socket.terminate()
+    await new Promise((resolve) => old.close(resolve))
   }
 })

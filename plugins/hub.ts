@@ -28,7 +28,7 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
   // In-band token refresh: the auth plugin checks the tokens. Read once everything is
   // registered, in whichever order; without it the hub refuses refreshes as unsupported.
   fastify.addHook('onReady', async () => {
-    hub.verifyRefresh = fastify.hasDecorator('verifyRefresh') ? fastify.verifyRefresh ?? undefined : undefined
+    if (fastify.hasDecorator('verifyRefresh')) hub.verifyRefresh = fastify.verifyRefresh ?? undefined
   })
 
   // Through the refusal log: a client can make the hub cut it off as often as it

@@ -15,8 +15,14 @@ export interface PusherMessage {
   seq?: number
 }
 
-/** The envelope in `text`, or the reason it is not one. */
-export function parseEnvelope(text: string): PusherMessage | { error: string } {
+/** The hub's answer to a refresh that took: the connection now lasts until `expiresAt` (ms since the epoch; null: for good). */
+export interface Refreshed {
+  type: 'refreshed'
+  expiresAt: number | null
+}
+
+/** The frame in `text`: a message's envelope or the answer to a refresh; or the reason it is neither. */
+export function parseServerFrame(text: string): PusherMessage | Refreshed | { error: string } {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -24,7 +30,11 @@ export function parseEnvelope(text: string): PusherMessage | { error: string } {
     return { error: 'a frame from the server is not JSON' }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'a frame from the server is not a JSON object' }
-  const { data, time, id, seq } = value as Record<string, unknown>
+  const { data, time, id, seq, type, expiresAt } = value as Record<string, unknown>
+  if (type === 'refreshed') {
+    if (expiresAt === null || (typeof expiresAt === 'number' && Number.isFinite(expiresAt))) return { type, expiresAt }
+    return { error: 'a "refreshed" frame from the server has no numeric or null "expiresAt"' }
+  }
   if (typeof data !== 'string') return { error: 'a frame from the server has no string "data"' }
   if (typeof time !== 'number' || !Number.isFinite(time)) return { error: 'a frame from the server has no numeric "time"' }
   if (id === undefined && seq === undefined) return { data, time }
@@ -34,7 +44,12 @@ export function parseEnvelope(text: string): PusherMessage | { error: string } {
   return { id, seq: seq as number, time, data }
 }
 
-/** The one frame the client sends: everything of the user up to `seq` was received. */
+/** Everything of the user up to `seq` was received. */
 export function ackFrame(seq: number): string {
   return JSON.stringify({ type: 'ack', seq })
+}
+
+/** New credentials for the open connection, before the ones it was opened with expire. */
+export function refreshFrame(token: string): string {
+  return JSON.stringify({ type: 'refresh', token })
 }

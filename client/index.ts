@@ -1,13 +1,15 @@
 // fastify-pusher/client: a client of the hub's framed protocol (pusher.framed.v1) for
 // browsers and Node. It reconnects with backoff, resumes after the last seq it emitted,
 // acks what it emitted, and drops what it has already emitted, so an app sees each
-// durable message once and in order although the hub delivers at least once.
+// durable message once and in order although the hub delivers at least once. Before its
+// token expires it sends the hub a fresh one, so the connection outlives the token.
 //
 // No Node-only import and no DOM types: the WebSocket is described structurally, so
 // the same file bundles for a page and runs on Node with `ws`.
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
-import { ackFrame, parseEnvelope, type PusherMessage } from './frames.js'
+import { ackFrame, parseServerFrame, type PusherMessage, refreshFrame } from './frames.js'
+import { refreshDelay, tokenExpiresAt } from './refresh.js'
 import { CloseCode } from '../lib/hub/close-codes.js'
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../lib/protocol.js'
 
@@ -46,9 +48,12 @@ export interface PusherClientOptions {
    * The user's JWT, or a function returning one. A function is called before every
    * connection attempt, reconnects included: a refused token is an HTTP 401 before the
    * upgrade, which a browser only reports as close code 1006, so the client cannot
-   * tell an expired token from a network error and always asks for a fresh one. When
-   * the token expires on an open connection, the hub closes it with 4001 (4004 when the
-   * backend revoked it) and the client calls the function and reconnects at once.
+   * tell an expired token from a network error and always asks for a fresh one.
+   * A function is also called ahead of the token's `exp` (at 80% of its remaining life,
+   * or 30 s before it, whichever is sooner), and the fresh token is sent on the open
+   * connection, which then lasts until the new `exp`. Should the hub close the connection
+   * for its token anyway (4001 expired, 4004 revoked, 4005 refresh refused), the client calls the
+   * function and reconnects at once.
    */
   token: string | (() => string | Promise<string>)
   /**
@@ -86,6 +91,8 @@ export interface PusherClientEvents {
   message: PusherMessage
   /** A connection is open and speaks the framed protocol. */
   open: void
+  /** The hub took a fresh token on the open connection, which now lasts until `expiresAt` (ms since the epoch; null: for good). */
+  refresh: { expiresAt: number | null }
   /** A connection or a connection attempt ended. */
   close: CloseEventInfo
   /** Something went wrong that the client reports and, unless a close says otherwise, survives. */
@@ -93,13 +100,14 @@ export interface PusherClientEvents {
 }
 
 // Close codes after which reconnecting would fail the same way: the hub refused a
-// frame this client sent, so this client and that hub do not agree on the protocol.
+// frame this client sent, so this client and that hub do not agree on the protocol
+// (unless the frame was a refresh, which the client can stop sending: see onClose).
 const FINAL_CLOSE_CODES = new Set<number>([CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG])
-// After CloseCode.TOKEN_EXPIRED or TOKEN_REVOKED a fresh token fixes it, so the client
-// asks its token function again and reconnects at once, without a backoff delay, unless
-// the connection lasted under a second (a token function handing out tokens that are
-// already expiring, or revoked, must not make it reconnect in a tight loop).
-const FRESH_TOKEN_CLOSE_CODES = new Set<number>([CloseCode.TOKEN_EXPIRED, CloseCode.TOKEN_REVOKED])
+// After these a fresh token fixes it, so the client asks its token function again and
+// reconnects at once, without a backoff delay, unless the connection lasted under a
+// second (a token function handing out tokens that are already expiring must not make
+// it reconnect in a tight loop).
+const FRESH_TOKEN_CLOSE_CODES = new Set<number>([CloseCode.TOKEN_EXPIRED, CloseCode.TOKEN_REVOKED, CloseCode.REFRESH_REFUSED])
 const MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS = 1000
 const OPEN = 1
 const DEFAULT_ACK_DELAY_MS = 50
@@ -130,6 +138,13 @@ export class PusherClient extends Emitter<PusherClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private ackTimer: ReturnType<typeof setTimeout> | undefined
   private stableTimer: ReturnType<typeof setTimeout> | undefined
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the current connection's credentials expire, as the hub last said (ms since the epoch). */
+  private credentialsExpireAt: number | undefined
+  /** A refresh frame was sent on the current connection and not answered yet. */
+  private refreshSent = false
+  /** Cleared once a hub would not take a refresh frame (older than refresh, or the token too large for it). */
+  private refreshInBand = true
   /** When the current connection opened (Date.now()). */
   private openedAt = 0
   private closeWaiters: Array<() => void> = []
@@ -173,6 +188,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     this.halt()
     clearTimeout(this.retryTimer)
     clearTimeout(this.ackTimer)
+    clearTimeout(this.refreshTimer)
     const socket = this.socket
     if (socket === undefined) return Promise.resolve()
     return new Promise((resolve) => {
@@ -226,13 +242,14 @@ export class PusherClient extends Emitter<PusherClientEvents> {
       return this.scheduleReconnect()
     }
     this.socket = socket
-    socket.onopen = () => this.onOpen(socket)
+    const expiresAt = tokenExpiresAt(token)
+    socket.onopen = () => this.onOpen(socket, expiresAt)
     socket.onmessage = (event: { data: unknown }) => this.onMessage(socket, event.data)
     socket.onerror = (event: { message?: unknown }) => this.onSocketError(socket, event)
     socket.onclose = (event: { code: number; reason: string }) => this.onClose(socket, event.code, event.reason)
   }
 
-  private onOpen(socket: WebSocketLike): void {
+  private onOpen(socket: WebSocketLike, expiresAt: number | undefined): void {
     if (socket !== this.socket || this.stopped) return
     if (socket.protocol !== PROTOCOL) {
       // The hub ignored the offer: it sends bare text without seqs, nothing this client
@@ -249,14 +266,55 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     // everything up to seq, so one frame settles it.
     if (this.seq > 0) socket.send(ackFrame(this.seq))
     this.ackedSeq = this.seq
+    this.scheduleRefresh(socket, expiresAt)
     this.emit('open', undefined)
+  }
+
+  /**
+   * Plans the next in-band refresh of `socket`'s credentials, which expire at
+   * `expiresAt`. Only with a token function: a fixed token cannot be renewed.
+   */
+  private scheduleRefresh(socket: WebSocketLike, expiresAt: number | null | undefined): void {
+    clearTimeout(this.refreshTimer)
+    this.refreshTimer = undefined
+    this.credentialsExpireAt = expiresAt ?? undefined
+    if (expiresAt == null || typeof this.options.token === 'string' || !this.refreshInBand) return
+    const delay = refreshDelay(expiresAt, Date.now())
+    if (delay !== undefined) this.refreshTimer = setTimeout(() => void this.refresh(socket), delay)
+  }
+
+  /** Asks the token function for a fresh token and sends it on `socket`, if that is still the connection. */
+  private async refresh(socket: WebSocketLike): Promise<void> {
+    this.refreshTimer = undefined
+    if (socket !== this.socket || this.stopped || typeof this.options.token === 'string') return
+    let token: string
+    try {
+      token = await this.options.token()
+    } catch (error) {
+      // No retry: at exp the hub closes with 4001, and the reconnect asks again.
+      if (socket === this.socket && !this.stopped) this.emit('error', asError(error, 'the token function failed'))
+      return
+    }
+    if (socket !== this.socket || this.stopped || socket.readyState !== OPEN) return
+    // A token function that caches its token may hand back the one in use: sending it
+    // would move nothing, and the next refresh, at half the shorter remaining life, would
+    // ask again and again. Let the hub close at exp (4001); the reconnect asks once more.
+    const expiresAt = tokenExpiresAt(token)
+    if (expiresAt !== undefined && this.credentialsExpireAt !== undefined && expiresAt <= this.credentialsExpireAt) return
+    this.refreshSent = true
+    socket.send(refreshFrame(token))
   }
 
   private onMessage(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.socket || this.stopped || socket.protocol !== PROTOCOL) return
     if (typeof data !== 'string') return this.emit('error', new Error('the hub sent a binary frame; the framed protocol has text frames only'))
-    const message = parseEnvelope(data)
+    const message = parseServerFrame(data)
     if ('error' in message) return this.emit('error', new Error(message.error))
+    if ('type' in message) {
+      this.refreshSent = false
+      this.scheduleRefresh(socket, message.expiresAt)
+      return this.emit('refresh', { expiresAt: message.expiresAt })
+    }
     // At-least-once delivery: after a reconnect the hub may send again what this client
     // already emitted. Seqs only grow, so anything up to the last one is a duplicate.
     if (message.seq !== undefined && message.seq <= this.seq) return
@@ -289,7 +347,17 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     clearTimeout(this.ackTimer)
     this.ackTimer = undefined
     clearTimeout(this.stableTimer)
-    if (!this.stopped && FINAL_CLOSE_CODES.has(code)) {
+    clearTimeout(this.refreshTimer)
+    this.refreshTimer = undefined
+    // Refused in answer to a refresh frame: a hub older than refresh (1008, unknown frame
+    // type; in a rolling upgrade), or a token larger than its frame limit (1009). Another
+    // refresh would fail the same way, but a reconnect, with the token in the handshake, not.
+    const refreshRefusedFrame = FINAL_CLOSE_CODES.has(code) && this.refreshSent
+    this.refreshSent = false
+    if (refreshRefusedFrame && !this.stopped) {
+      this.refreshInBand = false
+      this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}) when sent a token refresh: renewing the token by reconnecting from now on`))
+    } else if (!this.stopped && FINAL_CLOSE_CODES.has(code)) {
       this.halt()
       this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}); not reconnecting`))
     }
@@ -298,7 +366,8 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     this.emit('close', { code, reason, willReconnect: !this.stopped })
     // A close listener may have called close(): check again. (4002, a kick that allows a
     // reconnect, takes the usual backoff: a fleet of kicked clients does not return at once.)
-    if (!this.stopped && FRESH_TOKEN_CLOSE_CODES.has(code) && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
+    const freshToken = FRESH_TOKEN_CLOSE_CODES.has(code) || refreshRefusedFrame
+    if (!this.stopped && freshToken && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
     if (!this.stopped) return this.scheduleReconnect()
     for (const resolve of this.closeWaiters.splice(0)) resolve()
   }

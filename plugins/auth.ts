@@ -9,9 +9,10 @@ import fp from 'fastify-plugin'
 import { type AuthFailureReason, hintFor, reasonForJwtError } from '../lib/auth/failures.js'
 import type { PusherConfig, ResolvedJwt } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
+import { checkIdentity } from '../lib/auth/identity.js'
 import { extractToken } from '../lib/auth/token.js'
-import { uidProblem } from '../lib/auth/uid.js'
 import { Revocations } from '../lib/auth/revocations.js'
+import type { RefreshVerifier } from '../lib/hub/hub-types.js'
 
 /**
  * Who a connecting request belongs to: the user id, or the user id and when the
@@ -29,6 +30,13 @@ export type Identity = string | {
 export type AuthenticateFn = (request: FastifyRequest) => Identity | Promise<Identity>
 export interface Authenticator {
   authenticate: AuthenticateFn
+  /**
+   * Optional: checks the token a framed client sends to refresh its open connection
+   * (`{"type":"refresh","token":...}`) and resolves to the identity it proves, or throws
+   * to refuse it. Its answer gets the same checks as authenticate's, and must be the
+   * connection's own user. Without it, a refresh closes the connection with 4005.
+   */
+  refresh?(token: string): Identity | Promise<Identity>
 }
 
 /** Failures counted by reason; `api_key` counts senders turned away. */
@@ -46,8 +54,14 @@ declare module 'fastify' {
     /** onRequest hook for sender routes: 401 unless a valid API key is presented. */
     verifySender: onRequestHookHandler
     authFailures: AuthFailureCounts
-    /** Users' revoked tokens (POST /users/:uid/revoke): checked at every connect, kept the same on every node by the bus. */
+    /** Users' revoked tokens (POST /users/:uid/revoke): checked at every connect and refresh, kept the same on every node by the bus. */
     revocations: Revocations
+    /**
+     * Checks an in-band refresh token through the authenticator's `refresh`, as strictly
+     * as a connecting client's token; null when the authenticator has none. The hub
+     * plugin hands it to the hub.
+     */
+    verifyRefresh: RefreshVerifier | null
   }
   interface FastifyRequest {
     /** The connecting user's id, set by authenticateConnection. */
@@ -71,6 +85,24 @@ class AuthFailure extends PusherError.TOKEN_INVALID {
 }
 
 function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): Authenticator {
+  const identityOf = (token: string): Identity => {
+    let claims: Record<string, unknown>
+    try {
+      claims = verify(token)
+    } catch (error) {
+      const reason = reasonForJwtError(error)
+      throw new AuthFailure(reason, `${hintFor(reason)} (${(error as Error).message})`)
+    }
+    // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
+    const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
+    if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
+    if (typeof claims.exp !== 'number' && typeof claims.iat !== 'number') return uid
+    return {
+      uid,
+      ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
+      ...(typeof claims.iat === 'number' && { issuedAt: claims.iat * 1000 }),
+    }
+  }
   return {
     authenticate(request) {
       const token = extractToken({
@@ -79,23 +111,10 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
         protocols: request.headers['sec-websocket-protocol'],
       })
       if (token === undefined) throw Object.assign(new PusherError.TOKEN_MISSING(), { reason: 'missing_token' })
-      let claims: Record<string, unknown>
-      try {
-        claims = verify(token)
-      } catch (error) {
-        const reason = reasonForJwtError(error)
-        throw new AuthFailure(reason, `${hintFor(reason)} (${(error as Error).message})`)
-      }
-      // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
-      const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
-      if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
-      if (typeof claims.exp !== 'number' && typeof claims.iat !== 'number') return uid
-      return {
-        uid,
-        ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
-        ...(typeof claims.iat === 'number' && { issuedAt: claims.iat * 1000 }),
-      }
+      return identityOf(token)
     },
+    // An in-band refresh gets the same verification: pinned algorithms, issuer, audience, uid or sub.
+    refresh: identityOf,
   }
 }
 
@@ -146,22 +165,12 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   }
   /** Puts a checked identity on the request. */
   const accept = (request: FastifyRequest, identity: unknown): void => {
-    let uid = identity
-    let expiresAt: unknown
-    let issuedAt: unknown
-    if (typeof identity === 'object' && identity !== null) ({ uid, expiresAt, issuedAt } = identity as { uid?: unknown; expiresAt?: unknown; issuedAt?: unknown })
-    const problem = uidProblem(uid, config.maxUidLength)
-    if (problem !== undefined) throw refusal(new AuthFailure('invalid_uid', `${hintFor('invalid_uid')}: ${problem}`), request)
-    if (expiresAt !== undefined) {
-      if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-        throw refusal(new Error('the authenticator returned an expiresAt that is not a time in ms since the epoch'), request)
-      }
-      if (expiresAt <= Date.now()) throw refusal(new AuthFailure('expired'), request)
-      request.uidExpiresAt = expiresAt
-    }
-    if (typeof issuedAt === 'number' && Number.isFinite(issuedAt)) request.uidIssuedAt = issuedAt
-    if (revocations.isRevoked(uid as string, request.uidIssuedAt)) throw refusal(new AuthFailure('revoked'), request)
-    request.uid = uid as string
+    const checked = checkIdentity(identity, config.maxUidLength, Date.now())
+    if ('reason' in checked) throw refusal(new AuthFailure(checked.reason, checked.message), request)
+    if (revocations.isRevoked(checked.uid, checked.issuedAt)) throw refusal(new AuthFailure('revoked'), request)
+    request.uid = checked.uid
+    request.uidExpiresAt = checked.expiresAt
+    request.uidIssuedAt = checked.issuedAt
   }
   /** 429 before any verification work for an address that failed too often. */
   const throttled = (request: FastifyRequest): (Error & { retryAfter: number }) | undefined => {
@@ -187,6 +196,23 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
     return identity.then((resolved) => accept(request, resolved), (error: unknown) => {
       throw refusal(error, request)
     })
+  })
+
+  // A refused refresh closes its connection (4005) and is counted by the hub, not here:
+  // the address is not throttled, since retrying takes a new connection with a valid token.
+  const { authenticator: current } = fastify
+  const refresh = typeof current.refresh === 'function' ? current.refresh.bind(current) : undefined
+  /** A refresh token's identity, held to the rules of accept(). */
+  const refreshed = (identity: Identity) => {
+    const checked = checkIdentity(identity, config.maxUidLength, Date.now())
+    if ('reason' in checked) throw new AuthFailure(checked.reason, checked.message)
+    // A token revoked for the user cannot extend a connection either.
+    if (revocations.isRevoked(checked.uid, checked.issuedAt)) throw new AuthFailure('revoked')
+    return checked
+  }
+  fastify.decorate('verifyRefresh', refresh === undefined ? null : (token: string) => {
+    const identity = refresh(token)
+    return identity instanceof Promise ? identity.then(refreshed) : refreshed(identity)
   })
 
   let verifyBearer: NonNullable<FastifyInstance['verifyBearerAuth']> | undefined

@@ -25,6 +25,11 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
   })
   fastify.decorate('hub', hub)
   onRawSocketFallback((message) => fastify.log.warn(message))
+  // In-band token refresh: the auth plugin checks the tokens. Read once everything is
+  // registered, in whichever order; without it the hub refuses refreshes as unsupported.
+  fastify.addHook('onReady', async () => {
+    if (fastify.hasDecorator('verifyRefresh')) hub.verifyRefresh = fastify.verifyRefresh ?? undefined
+  })
 
   // Through the refusal log: a client can make the hub cut it off as often as it
   // reconnects, and each cut must not cost a log line.
@@ -33,6 +38,8 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
     if (reason === 'frame_flood') {
       refusals.refuse('frame_flood', connection.remoteAddress,
         `user ${JSON.stringify(connection.uid)} sent frames faster than ${config.maxInboundFramesPerSecond} a second: closed with 1008`)
+    } else if (reason === 'refresh_refused') {
+      refusals.log(reason, connection.remoteAddress, `connection of user ${JSON.stringify(connection.uid)} closed with 4005: token refresh refused`)
     } else if (reason === 'slow_consumer' || reason === 'heartbeat_timeout') {
       refusals.log(reason, connection.remoteAddress, `connection of user ${JSON.stringify(connection.uid)} dropped: ${reason}`)
     } else if (reason === 'shutdown' && hub.connectionCount === 0) {

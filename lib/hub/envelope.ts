@@ -5,6 +5,8 @@
 //   server -> client   {"id":"<id>","seq":<n>,"time":<ms>,"data":"<message>"}  durable
 //                      {"time":<ms>,"data":"<message>"}                        not durable
 //   client -> server   {"type":"ack","seq":<n>}   everything of the user up to seq n
+//                      {"type":"refresh","token":"<jwt>"}   new credentials before the old expire
+//   server -> client   {"type":"refreshed","expiresAt":<ms>|null}   the refresh took
 import { textFrame } from './frame.js'
 
 /** What a durable message carries besides its text: its id, its place in the user's stream, when it was stored. */
@@ -46,20 +48,41 @@ export interface Ack {
   seq: number
 }
 
-/** The one frame a framed client may send, or the reason a frame is not one (the hub closes with it). */
-export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | { error: string } {
-  const usage = 'send {"type":"ack","seq":<n>} as a text frame'
-  if (isBinary) return { error: `binary frames are not accepted: ${usage}` }
+/** New credentials for an open connection, sent before the ones it was opened with expire. */
+export interface Refresh {
+  type: 'refresh'
+  token: string
+}
+
+const ACK_USAGE = 'send {"type":"ack","seq":<n>}'
+const REFRESH_USAGE = 'send {"type":"refresh","token":"<jwt>"}'
+// Close reasons are at most 123 bytes: the longest error below with this stays under it.
+const USAGE = `${ACK_USAGE} or {"type":"refresh","token":"<jwt>"} as a text frame`
+
+/** A frame a framed client may send, or the reason a frame is not one (the hub closes with it). */
+export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | Refresh | { error: string } {
+  if (isBinary) return { error: `binary frames are not accepted: ${USAGE}` }
   let frame: unknown
   try {
     frame = JSON.parse(data.toString('utf8'))
   } catch {
-    return { error: `not JSON: ${usage}` }
+    return { error: `not JSON: ${USAGE}` }
   }
-  const { type, seq } = (frame ?? {}) as { type?: unknown; seq?: unknown }
-  if (type !== 'ack') return { error: `unknown frame type: ${usage}` }
-  if (!Number.isSafeInteger(seq) || (seq as number) < 0) return { error: `seq must be a whole number: ${usage}` }
-  return { type: 'ack', seq: seq as number }
+  const { type, seq, token } = (frame ?? {}) as { type?: unknown; seq?: unknown; token?: unknown }
+  if (type === 'ack') {
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0) return { error: `seq must be a whole number: ${ACK_USAGE}` }
+    return { type: 'ack', seq: seq as number }
+  }
+  if (type === 'refresh') {
+    if (typeof token !== 'string' || token === '') return { error: `token must be a non-empty string: ${REFRESH_USAGE}` }
+    return { type: 'refresh', token }
+  }
+  return { error: `unknown frame type: ${USAGE}` }
+}
+
+/** The answer to a refresh that took: when the connection's new credentials expire (ms since the epoch), or null for never. */
+export function refreshedFrame(expiresAt: number): string {
+  return `{"type":"refreshed","expiresAt":${expiresAt > 0 ? expiresAt : null}}`
 }
 
 /** A client's `?since=`: the seq of the last message it saw; undefined when absent, NaN when malformed. */

@@ -25,7 +25,26 @@ export interface HubStats {
   framesWritten: number
   /** Frames whose write failed because the socket went away under them. */
   framesFailed: number
+  /** In-band token refreshes of framed clients: taken, or refused (the connection closed with 4005). */
+  refreshes: { ok: number; refused: number }
 }
+
+/**
+ * What the new token of an in-band refresh proves: its user, and when it expires and was
+ * issued, in ms since the epoch (0: never, unknown).
+ */
+export interface RefreshedCredentials {
+  uid: string
+  expiresAt: number
+  issuedAt: number
+}
+
+/**
+ * Checks the token a framed client sent to refresh its connection, as strictly as a
+ * connecting client's: returns (or resolves to) what it proves, or throws (rejects) to
+ * refuse it. An error's `reason` (a short label such as `expired`) goes into the close reason.
+ */
+export type RefreshVerifier = (token: string) => RefreshedCredentials | Promise<RefreshedCredentials>
 
 export interface HubEvents {
   connect: [connection: Connection]

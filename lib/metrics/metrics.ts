@@ -58,6 +58,13 @@ export function registerHubMetrics(
     collect() { setCounters(this, 'reason', stats.disconnects satisfies Record<DisconnectReason, number>) },
   })
   new Counter({
+    name: 'pusher_token_refreshes_total',
+    help: 'In-band token refreshes of framed clients, by outcome: ok (the connection now lasts until the new token expires) or refused (closed with 4005: a bad or expired token, one for another user, or refresh not supported)',
+    labelNames: ['outcome'],
+    registers,
+    collect() { setCounters(this, 'outcome', stats.refreshes) },
+  })
+  new Counter({
     name: 'pusher_frames_total',
     help: 'Frames handed to sockets whose write finished, by outcome: written or failed (socket gone mid-write)',
     labelNames: ['outcome'],

@@ -56,6 +56,7 @@ const html = `<!doctype html>
   const client = new PusherClient({ url, token: () => window.freshToken(), backoff: { initialMs, maxMs: Math.max(50, initialMs) } })
   client.on('message', (m) => window.report('message', m))
   client.on('open', () => window.report('open', null))
+  client.on('refresh', (info) => window.report('refresh', info))
   client.on('close', (info) => window.report('close', info))
   client.on('error', (error) => window.report('error', error.message))
   window.client = client
@@ -206,5 +207,32 @@ test('in Chromium: a hub that does not select pusher.framed.v1 is reported and t
   } finally {
     for (const socket of old.clients) socket.terminate()
     await new Promise((resolve) => old.close(resolve))
+  }
+})
+
+test('in Chromium: the client refreshes its token on the open connection before exp and keeps receiving past it', { skip, timeout: 60_000 }, async () => {
+  const hub = await hubOn('refresh.db')
+  // Tokens that last one to two seconds (exp has second resolution): refreshed at half of that.
+  const exps: number[] = []
+  try {
+    const { page, reports } = await openPage(hub.wsUrl, () => {
+      exps.push((Math.floor(Date.now() / 1000) + 2) * 1000)
+      return token({ uid: 'browser-refresh', exp: exps.at(-1)! / 1000 })
+    })
+    await reports.find('open')
+    // A token fetched a second after the first one expired: the hub's expiry tick for
+    // the first (at most a quarter of a second after it) is long past.
+    await reports.find('refresh', (r) => r.expiresAt >= exps[0]! + 3000)
+    const sent = await send(hub, 'browser-refresh', 'past the first exp')
+    assert.equal(sent.body.status, 'delivered')
+    await reports.find('message', (m) => m.data === 'past the first exp')
+    assert.deepEqual(reports.list.filter((r) => r.event === 'close' || r.event === 'error' || r.event === 'pageerror'), [])
+    assert.equal(reports.list.filter((r) => r.event === 'open').length, 1, 'one connection throughout')
+    // Each refresh answered with its token's exp, in order (a later one may be under way).
+    const refreshed = reports.list.filter((r) => r.event === 'refresh').map((r) => r.value.expiresAt)
+    assert.deepEqual(refreshed, exps.slice(1, 1 + refreshed.length))
+    await page.evaluate('client.close()')
+  } finally {
+    await hub.app.close()
   }
 })

@@ -1,7 +1,9 @@
 // The Authenticator extension point: a function or object in the options, or a
 // decorator set before registering, replaces JWT for every connection.
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import Fastify, { type FastifyRequest } from 'fastify'
+import WebSocket from 'ws'
 import { test } from 'node:test'
 import pusher from '../../app.js'
 import { API_KEY, connect, post, refusedUpgrade, startHub, type TestHub } from '../support/helpers.js'
@@ -62,5 +64,52 @@ test('an authenticator decorated on the app before registering is used', async (
     await client.close()
   } finally {
     await app.close()
+  }
+})
+
+/** Opens a framed connection with `headers`, sends `refresh` as a refresh frame, and resolves with the answer or the close. */
+async function refreshOnce(hub: TestHub, headers: Record<string, string>, refresh: string): Promise<{ answer?: unknown; close?: { code: number; reason: string } }> {
+  const ws = new WebSocket(`${hub.wsUrl}/ws`, ['pusher.framed.v1'], { headers })
+  await once(ws, 'open')
+  ws.send(JSON.stringify({ type: 'refresh', token: refresh }))
+  const outcome = await new Promise<{ answer?: unknown; close?: { code: number; reason: string } }>((resolve) => {
+    ws.once('message', (data) => resolve({ answer: JSON.parse(data.toString()) }))
+    ws.once('close', (code, reason) => resolve({ close: { code, reason: reason.toString() } }))
+  })
+  if (ws.readyState !== WebSocket.CLOSED) {
+    ws.close()
+    await once(ws, 'close')
+  }
+  return outcome
+}
+
+test('a custom authenticator with refresh(token) renews connections; one without refuses refreshes with 4005', async () => {
+  const until = Date.now() + 3_600_000
+  // Refresh tokens of this app: "renew:<uid>"; its answer gets the same checks as authenticate's.
+  const renewing = await startHub({
+    jwt: undefined,
+    authenticator: {
+      authenticate: (request: FastifyRequest) => ({ uid: String(request.headers['x-user']), expiresAt: Date.now() + 60_000 }),
+      refresh: async (token: string) => {
+        if (!token.startsWith('renew:')) throw Object.assign(new Error('not a renewal token'), { reason: 'rejected' })
+        return { uid: token.slice('renew:'.length), expiresAt: until }
+      },
+    },
+  })
+  const fixed = await startHub({ jwt: undefined, authenticator: (request: FastifyRequest) => String(request.headers['x-user']) })
+  try {
+    const headers = { 'x-user': 'dora' }
+    assert.deepEqual(await refreshOnce(renewing, headers, 'renew:dora'), { answer: { type: 'refreshed', expiresAt: until } })
+    const other = await refreshOnce(renewing, headers, 'renew:')
+    assert.equal(other.close?.code, 4005, 'an empty uid fails the uid check, as at connect')
+    assert.match(other.close!.reason, /\(invalid_uid\)/)
+    assert.equal((await refreshOnce(renewing, headers, 'renew:eve')).close?.code, 4005)
+    assert.match((await refreshOnce(renewing, headers, 'junk')).close!.reason, /\(rejected\)/)
+    const unsupported = await refreshOnce(fixed, headers, 'renew:dora')
+    assert.equal(unsupported.close?.code, 4005)
+    assert.match(unsupported.close!.reason, /not supported/)
+  } finally {
+    await renewing.app.close()
+    await fixed.app.close()
   }
 })

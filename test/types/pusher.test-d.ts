@@ -46,6 +46,16 @@ Fastify().register(pusher, {
   apiKeys: ['k'.repeat(20)],
   authenticator: async (request: FastifyRequest) => ({ uid: String(request.headers['x-user']), expiresAt: Date.now() + 60_000 }),
 })
+// ...and a refresh(token) for framed clients' in-band refresh, answering like authenticate.
+Fastify().register(pusher, {
+  apiKeys: ['k'.repeat(20)],
+  authenticator: {
+    authenticate: (request: FastifyRequest) => String(request.headers['x-user']),
+    refresh: async (token: string) => ({ uid: token, expiresAt: Date.now() + 60_000, issuedAt: Date.now() }),
+  },
+})
+// @ts-expect-error refresh gets the token, not the request
+Fastify().register(pusher, { apiKeys: ['k'.repeat(20)], authenticator: { authenticate: () => 'u', refresh: (request: FastifyRequest) => request.uid } })
 app.get('/me', async (request) => {
   expectType<string>(request.uid)
   return { uid: request.uid }
@@ -56,5 +66,6 @@ app.addHook('onRequest', app.verifySender)
 const client = new PusherClient({ url: 'wss://push.example.com/ws', token: async () => 'jwt' })
 client.on('message', (message) => expectType<PusherMessage>(message))
 client.on('close', ({ code }) => {
-  if (code === CloseCode.TOKEN_EXPIRED) expectType<number>(code)
+  if (code === CloseCode.TOKEN_EXPIRED || code === CloseCode.REFRESH_REFUSED) expectType<number>(code)
 })
+client.on('refresh', ({ expiresAt }) => expectType<number | null>(expiresAt))

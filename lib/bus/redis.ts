@@ -387,7 +387,7 @@ export class RedisBus extends BusBase implements ClusterBus {
       if (view.rejoined || this.presenceStale) {
         this.presenceStale = false
         this.dirtyUids.clear()
-        await this.presence.write(this.hub.userConnections())
+        await this.presence.rewrite(() => this.hub.userConnections())
         if (view.rejoined) this.options.log.info(`joined the cluster as ${this.nodeId} with ${this.hub.userCount} users`)
       }
       // ioredis re-subscribes by itself after a reconnect; should that ever not happen,

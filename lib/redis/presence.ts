@@ -117,6 +117,19 @@ export class RedisPresence {
     for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error
   }
 
+  /**
+   * Writes this node's whole presence again (after Redis restarted, or an update failed):
+   * every local user's count, and 0 for the users Redis still lists for this node that
+   * it no longer holds, so that they go offline instead of lingering.
+   */
+  async rewrite(local: () => Iterable<[uid: string, connections: number]>): Promise<void> {
+    const recorded = await this.redis.smembers(`${this.prefix}node:${this.nodeId}:users`)
+    // Counted after the read, so that what is written is as fresh as a dirty write's.
+    const counts = new Map(local())
+    for (const uid of recorded) if (!counts.has(uid)) counts.set(uid, 0)
+    await this.write(counts)
+  }
+
   async lease(ttlMs: number, local: LocalState): Promise<LeaseResult> {
     const p = this.prefix
     const [added, live, connections, users, expired] = await this.redis.pusherLease(

@@ -39,7 +39,8 @@ export class RedisBus extends BusBase implements ClusterBus {
   readonly nodeId: string
   private readonly commands: Redis
   private readonly subscriber: Redis
-  private readonly presence: RedisPresence
+  /** This node's presence in Redis; the webhooks watch its transitions. */
+  readonly presence: RedisPresence
   private readonly revoked: RedisRevocations
   private lastRevocationPrune = 0
   private readonly channel: string

@@ -52,20 +52,15 @@ export class WebhookReceiver {
 
   /** Resolves with the first event of `type` (for `uid`) once it has arrived; fails the test after `timeoutMs`. */
   async next(type: WebhookEvent['type'], uid?: string, timeoutMs = 15_000): Promise<WebhookEvent> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const [event] = this.of(type, uid)
-      if (event !== undefined) return event
-      if (Date.now() > deadline) throw new Error(`no ${type} for ${uid ?? 'anyone'} within ${timeoutMs} ms; got ${JSON.stringify(this.events)}`)
-      await this.request(deadline - Date.now())
-    }
+    await this.until(() => this.of(type, uid).length > 0, `${type} for ${uid ?? 'anyone'}`, timeoutMs)
+    return this.of(type, uid)[0]!
   }
 
-  /** Resolves once `count` requests have arrived, whatever they were answered. */
-  async requestsArrived(count: number, timeoutMs = 15_000): Promise<void> {
+  /** Resolves once `condition` holds, checked at each request that arrives; fails the test after `timeoutMs`. */
+  async until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (this.requests.length < count) {
-      if (Date.now() > deadline) throw new Error(`${this.requests.length} of ${count} requests within ${timeoutMs} ms`)
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.events)}`)
       await this.request(deadline - Date.now())
     }
   }

@@ -13,6 +13,7 @@ import { type PusherConfigInput, resolveConfig, resolveTrustProxy } from './lib/
 import { devBanner } from './lib/config/dev-banner.js'
 import busPlugin from './plugins/bus.js'
 import storePlugin from './plugins/store.js'
+import webhooksPlugin from './plugins/webhooks.js'
 import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/auth.js'
 import hubPlugin from './plugins/hub.js'
 import limitsPlugin from './plugins/limits.js'
@@ -29,6 +30,7 @@ export type { BusPluginOptions } from './plugins/bus.js'
 export type { HubPluginOptions } from './plugins/hub.js'
 export type { LimitsPluginOptions, PusherLimits } from './plugins/limits.js'
 export type { StorePluginOptions } from './plugins/store.js'
+export type { WebhooksPluginOptions } from './plugins/webhooks.js'
 export type { BatchDelivery, BatchMessage, Bus, ClusterView, Delivery, Disconnection, OutgoingMessage, RevocationResult, SendOptions, UserPresence } from './lib/bus/bus.js'
 export type { Revocation, Revocations } from './lib/auth/revocations.js'
 export type { MessageStore, StoredMessage, MessageStatus } from './lib/store/store.js'
@@ -40,6 +42,11 @@ export { CloseCode } from './lib/hub/close-codes.js'
 export { PusherError } from './lib/errors.js'
 export { Hub } from './lib/hub/hub.js'
 export type { Connection, DisconnectReason } from './lib/hub/connection.js'
+// Receivers check webhooks with these (docs/webhooks.md).
+export { signWebhook, verifyWebhook, WEBHOOK_HEADERS, type VerifyWebhookInput, type WebhookHeaders } from './lib/webhooks/signature.js'
+export type { WebhookEvent, WebhookEventType, WebhookMessageData } from './lib/webhooks/events.js'
+export type { Webhooks } from './lib/webhooks/webhooks.js'
+export type { WebhookStats } from './lib/webhooks/sender.js'
 
 export interface PusherOptions extends PusherConfigInput {
   /** Mounts every route under this path, e.g. '/push' gives '/push/ws', '/push/send'. */
@@ -60,6 +67,7 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
   await fastify.register(hubPlugin, { config })
   await fastify.register(busPlugin, { config })
   await fastify.register(storePlugin, { config })
+  await fastify.register(webhooksPlugin, { config })
   await fastify.register(async function pusherRoutes(scope) {
     // Metrics first: fastify-metrics' timing hooks only reach routes registered after it.
     await scope.register(metricsPlugin, { config })

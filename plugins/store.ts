@@ -24,6 +24,8 @@ export interface StorePluginOptions {
 }
 
 const SWEEP_INTERVAL_MS = 30_000
+/** With message.expired webhooks the sweep is what finds expired messages: every second, so they are reported within about one. */
+const SWEEP_INTERVAL_FOR_WEBHOOKS_MS = 1000
 
 async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOptions) {
   const settings = config.store
@@ -31,7 +33,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     fastify.decorate('store', undefined)
     return
   }
-  const options = { maxPerUser: settings.maxPerUser, keepClosedMs: settings.keepClosedMs }
+  const options = { maxPerUser: settings.maxPerUser, keepClosedMs: settings.keepClosedMs, unackedAfterMs: config.webhooks?.unackedAfterMs ?? 0 }
   let engine: MessageStore
   let stopPersistenceCheck = () => {}
   if (settings.path !== undefined) {
@@ -60,9 +62,10 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     warn,
   })
 
+  const sweepEveryMs = config.webhooks?.events.includes('message.expired') ? SWEEP_INTERVAL_FOR_WEBHOOKS_MS : SWEEP_INTERVAL_MS
   const timer = setInterval(() => {
     store.sweep().catch((error: Error) => fastify.log.warn(`store sweep failed: ${error.message}`))
-  }, SWEEP_INTERVAL_MS)
+  }, sweepEveryMs)
   timer.unref()
   fastify.addHook('onClose', async () => {
     clearInterval(timer)

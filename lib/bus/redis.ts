@@ -39,7 +39,8 @@ export class RedisBus extends BusBase implements ClusterBus {
   readonly nodeId: string
   private readonly commands: Redis
   private readonly subscriber: Redis
-  private readonly presence: RedisPresence
+  /** This node's presence in Redis; the webhooks watch its transitions. */
+  readonly presence: RedisPresence
   private readonly revoked: RedisRevocations
   private lastRevocationPrune = 0
   private readonly channel: string
@@ -387,7 +388,7 @@ export class RedisBus extends BusBase implements ClusterBus {
       if (view.rejoined || this.presenceStale) {
         this.presenceStale = false
         this.dirtyUids.clear()
-        await this.presence.write(this.hub.userConnections())
+        await this.presence.rewrite(() => this.hub.userConnections())
         if (view.rejoined) this.options.log.info(`joined the cluster as ${this.nodeId} with ${this.hub.userCount} users`)
       }
       // ioredis re-subscribes by itself after a reconnect; should that ever not happen,

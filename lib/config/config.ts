@@ -11,12 +11,14 @@ import { type JwtOptions, type ResolvedJwt, resolveJwt } from './jwt.js'
 import { fail, splitList } from './util.js'
 import { type ClusterConfig, resolveCluster, resolveStore, type StoreConfig } from './engines.js'
 import { resolveOrigins } from './access.js'
+import { resolveWebhooks, type WebhooksConfig, type WebhooksInput } from './webhooks.js'
 import { defaultMaxConnections, descriptorLimit } from '../limits/descriptors.js'
 
 export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './jwt.js'
 export { JWT_ALGORITHMS } from './jwt.js'
 export { type ClusterConfig, IN_MEMORY, type StoreConfig } from './engines.js'
 export { resolveTrustProxy } from './access.js'
+export { DEFAULT_WEBHOOKS, type WebhooksConfig, type WebhooksInput } from './webhooks.js'
 
 export interface PusherConfigInput {
   jwt?: JwtOptions
@@ -72,6 +74,8 @@ export interface PusherConfigInput {
     /** How long a node that stopped renewing stays in presence (`PUSHER_LEASE_TTL_MS`, default 5000). */
     leaseTtlMs?: number
   }
+  /** Webhooks to the backend (`PUSHER_WEBHOOK_URL` and `PUSHER_WEBHOOK_SECRET`, docs/webhooks.md); `false`: off whatever the environment says. */
+  webhooks?: WebhooksInput | false
   /** Where fallbacks are read from; defaults to `process.env`. Pass `{}` to ignore the environment. */
   env?: Record<string, string | undefined>
 }
@@ -195,6 +199,18 @@ const EnvSchema = Type.Object({
   PUSHER_DB: Type.Optional(Type.String()),
   PUSHER_DEFAULT_TTL_S: Type.Optional(Type.Integer()),
   PUSHER_MAX_QUEUED_PER_USER: Type.Optional(Type.Integer()),
+  // Webhooks (webhooks.ts)
+  PUSHER_WEBHOOK_URL: Type.Optional(Type.String()),
+  PUSHER_WEBHOOK_SECRET: Type.Optional(Type.String()),
+  PUSHER_WEBHOOK_EVENTS: Type.Optional(Type.String()),
+  PUSHER_WEBHOOK_OFFLINE_DELAY_MS: Type.Optional(Type.Integer()),
+  PUSHER_WEBHOOK_UNACKED_AFTER_S: Type.Optional(Type.Integer()),
+  PUSHER_WEBHOOK_TIMEOUT_MS: Type.Optional(Type.Integer()),
+  PUSHER_WEBHOOK_CONCURRENCY: Type.Optional(Type.Integer()),
+  PUSHER_WEBHOOK_MAX_QUEUE: Type.Optional(Type.Integer()),
+  PUSHER_WEBHOOK_MAX_ATTEMPTS: Type.Optional(Type.Integer()),
+  PUSHER_WEBHOOK_MAX_AGE_S: Type.Optional(Type.Integer()),
+  PUSHER_WEBHOOK_RETRY_DELAY_MS: Type.Optional(Type.Integer()),
   NODE_ENV: Type.Optional(Type.String()),
 })
 type Env = Static<typeof EnvSchema>
@@ -211,6 +227,8 @@ export interface PusherConfig extends Limits {
   store: StoreConfig | undefined
   /** Undefined: a single process, no Redis. */
   cluster: ClusterConfig | undefined
+  /** Undefined: no webhooks (no PUSHER_WEBHOOK_URL). */
+  webhooks: WebhooksConfig | undefined
   /** Secrets development mode made up, to be printed loudly. */
   generated: { jwtSecret?: string; apiKey?: string }
   /** Not fatal, but worth a log line at start. */
@@ -297,5 +315,7 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
   }
 
   const cluster = resolveCluster(input, env)
-  return { ...limits, jwt, apiKeys, dev, metrics, allowedOrigins, cluster, store: resolveStore(input, env, cluster !== undefined, dev), generated, warnings, descriptorLimit: fdLimit }
+  const store = resolveStore(input, env, cluster !== undefined, dev)
+  const webhooks = resolveWebhooks(input.webhooks, env, warnings, store !== undefined)
+  return { ...limits, jwt, apiKeys, dev, metrics, allowedOrigins, cluster, store, webhooks, generated, warnings, descriptorLimit: fdLimit }
 }

@@ -10,6 +10,7 @@ import type { Hub } from '../hub/hub.js'
 import { type Bus, isClusterBus } from '../bus/bus.js'
 import type { MessageStatus, MessageStore } from '../store/store.js'
 import { STORE_OPERATIONS, TimedStore } from '../store/timing.js'
+import type { WebhookStats } from '../webhooks/sender.js'
 
 // From 100 µs (a write on loopback) to 2.5 s (a consumer about to be cut off).
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -167,6 +168,44 @@ export function registerStoreMetrics(registry: Registry, store: MessageStore): v
   // Every operation's series from the start, at zero, so rates and alerts see them at once.
   const series = Object.fromEntries(STORE_OPERATIONS.map((operation) => [operation, durations.labels({ operation })]))
   if (store instanceof TimedStore) store.recordDuration = (operation, seconds) => series[operation]!.observe(seconds)
+}
+
+/** Webhooks to the backend, registered only when they are on: this node's deliveries and its queue. */
+export function registerWebhookMetrics(registry: Registry, webhooks: { stats: WebhookStats; queueLength: number }): void {
+  const registers = [registry]
+  const { stats } = webhooks
+  new Counter({
+    name: 'pusher_webhook_sent_total',
+    help: 'Webhook events this node delivered (the receiver answered 2xx), by type',
+    labelNames: ['type'],
+    registers,
+    collect() { setCounters(this, 'type', stats.sent) },
+  })
+  new Counter({
+    name: 'pusher_webhook_failed_total',
+    help: 'Webhook delivery attempts that failed (another status, a timeout, no connection), by event type; each is retried until the event is given up',
+    labelNames: ['type'],
+    registers,
+    collect() { setCounters(this, 'type', stats.failed) },
+  })
+  new Counter({
+    name: 'pusher_webhook_dropped_total',
+    help: 'Webhook events never delivered, by event type and reason: queue_full (PUSHER_WEBHOOK_MAX_QUEUE reached), gave_up (PUSHER_WEBHOOK_MAX_ATTEMPTS or PUSHER_WEBHOOK_MAX_AGE_S reached), shutdown (still queued when the shutdown timeout ran out)',
+    labelNames: ['type', 'reason'],
+    registers,
+    collect() {
+      this.reset()
+      for (const [reason, byType] of Object.entries(stats.dropped)) {
+        for (const [type, count] of Object.entries(byType)) this.inc({ type, reason }, count)
+      }
+    },
+  })
+  new Gauge({
+    name: 'pusher_webhook_queue_length',
+    help: 'Webhook events this node holds: waiting for a first attempt, for a retry, or in flight',
+    registers,
+    collect() { this.set(webhooks.queueLength) },
+  })
 }
 
 // The buckets fastify-metrics would use, from half a millisecond to five seconds.

@@ -12,10 +12,15 @@
 //   closed        zset      closedAt -> id of acked or expired messages, forgotten after keepClosedMs
 //   counts        hash      status -> how many kept messages have it, as of the last sweep
 //                           (the scripts keep it exact; countByStatus() adds what lapsed since)
+//   unacked       zset      due time -> id, only with unackedAfterMs: claimUnacked() removes
+//                           what is due and reports the messages still open (webhooks)
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { assertUids } from '../auth/uid.js'
-import { asOf, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
+import {
+  asOf, type ExpiredMessage, type MessageNotice, type MessageStatus, type MessageStore, type NewMessage, newStoreStats,
+  type StoredMessage, type StoreOptions,
+} from './store.js'
 
 const CLOSE = `
 local function close(p, id, status, field, at, now)
@@ -28,10 +33,15 @@ local function close(p, id, status, field, at, now)
   redis.call('ZREM', p .. 'delivered', id)
   redis.call('ZADD', p .. 'closed', now, id)
 end
+-- What the webhooks report of a message, appended to \`out\`: id, uid, seq, created, expires, delivered ('' if never).
+local function notice(p, id, out)
+  local uid, seq, created, expires, delivered = unpack(redis.call('HMGET', p .. 'msg:' .. id, 'uid', 'seq', 'created', 'expires', 'delivered'))
+  for _, value in ipairs({ id, uid, seq, created, expires, delivered or '' }) do table.insert(out, value) end
+end
 `
 
 const APPEND = `${CLOSE}
-local p, id, uid, data, now, ttl, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local p, id, uid, data, now, ttl, max, unacked = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local seq = redis.call('INCR', p .. 'seq:' .. uid)
 if seq == 1 then
   -- See FIRST_SEQ in store.ts: a wiped store starts above every seq it gave before.
@@ -42,15 +52,17 @@ redis.call('HSET', p .. 'msg:' .. id, 'uid', uid, 'seq', seq, 'data', data, 'cre
 redis.call('HINCRBY', p .. 'counts', 'queued', 1)
 redis.call('ZADD', p .. 'open:' .. uid, seq, id)
 redis.call('ZADD', p .. 'expiry', now + ttl, id)
+if unacked > 0 then redis.call('ZADD', p .. 'unacked', now + unacked, id) end
 local over = redis.call('ZCARD', p .. 'open:' .. uid) - max
-local dropped = 0
+local out = { seq, 0 }
 if over > 0 then
   for _, old in ipairs(redis.call('ZRANGE', p .. 'open:' .. uid, 0, over - 1)) do
+    notice(p, old, out)
     close(p, old, 'expired', 'expired', now, now)
-    dropped = dropped + 1
+    out[2] = out[2] + 1
   end
 end
-return { seq, dropped }`
+return out`
 
 const DELIVERED = `
 local p, now, n = ARGV[1], ARGV[2], 0
@@ -82,11 +94,13 @@ return n`
 
 const SWEEP = `${CLOSE}
 local p, now, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local expired, forgotten = 0, 0
+local out = { 0, 0 }
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'expiry', '-inf', now, 'LIMIT', 0, 1000)) do
+  notice(p, id, out)
   close(p, id, 'expired', 'expired', redis.call('HGET', p .. 'msg:' .. id, 'expires'), now)
-  expired = expired + 1
+  out[1] = out[1] + 1
 end
+local forgotten = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'closed', '-inf', now - keep, 'LIMIT', 0, 1000)) do
   local status = redis.call('HGET', p .. 'msg:' .. id, 'status')
   if status then redis.call('HINCRBY', p .. 'counts', status, -1) end
@@ -94,7 +108,22 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'closed', '-inf', now - kee
   redis.call('ZREM', p .. 'closed', id)
   forgotten = forgotten + 1
 end
-return { expired, forgotten }`
+out[2] = forgotten
+-- Due entries nobody claimed (unackedAfterMs was turned off since): as old as the oldest closed message kept.
+redis.call('ZREMRANGEBYSCORE', p .. 'unacked', '-inf', now - keep)
+return out`
+
+// Takes the due entries of \`unacked\` (removed here, so each is claimed once, by one node)
+// and reports the messages still open and unexpired.
+const CLAIM_UNACKED = `${CLOSE}
+local p, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'unacked', '-inf', now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', p .. 'unacked', id)
+  local status, expires = unpack(redis.call('HMGET', p .. 'msg:' .. id, 'status', 'expires'))
+  if (status == 'queued' or status == 'delivered') and tonumber(expires) > now then notice(p, id, out) end
+end
+return out`
 
 // The counters, plus the open messages past their TTL that no sweep has expired yet:
 // those read as expired (asOf). Two range counts, O(log n): cheap at every scrape.
@@ -106,11 +135,25 @@ local lapsedDelivered = redis.call('ZCOUNT', p .. 'delivered', '-inf', now)
 return { (tonumber(queued) or 0) - (lapsed - lapsedDelivered), (tonumber(delivered) or 0) - lapsedDelivered,
   tonumber(acked) or 0, (tonumber(expired) or 0) + lapsed }`
 
+/** Six fields per message, as notice() in the scripts writes them. */
+function toNotices(fields: string[], from: number): MessageNotice[] {
+  const notices: MessageNotice[] = []
+  for (let i = from; i + 5 < fields.length; i += 6) {
+    const notice: MessageNotice = {
+      id: fields[i]!, uid: fields[i + 1]!, seq: Number(fields[i + 2]), createdAt: Number(fields[i + 3]), expiresAt: Number(fields[i + 4]),
+    }
+    if (fields[i + 5] !== '') notice.deliveredAt = Number(fields[i + 5])
+    notices.push(notice)
+  }
+  return notices
+}
+
 interface StoreCommands {
-  pusherStoreAppend(...args: Array<string | number>): Promise<[number, number]>
+  pusherStoreAppend(...args: Array<string | number>): Promise<[number, number, ...string[]]>
   pusherStoreDelivered(...args: Array<string | number>): Promise<number>
   pusherStoreAck(...args: Array<string | number>): Promise<number>
-  pusherStoreSweep(...args: Array<string | number>): Promise<[number, number]>
+  pusherStoreSweep(...args: Array<string | number>): Promise<[number, number, ...string[]]>
+  pusherStoreClaimUnacked(...args: Array<string | number>): Promise<string[]>
   pusherStoreCounts(...args: Array<string | number>): Promise<[number, number, number, number]>
 }
 
@@ -128,6 +171,7 @@ function toMessage(id: string, hash: Record<string, string>, now: number): Store
 
 export class RedisStore implements MessageStore {
   readonly stats = newStoreStats()
+  onExpired: ((messages: ExpiredMessage[]) => void) | undefined
   private readonly redis: Redis & StoreCommands
   private readonly idPrefix = randomBytes(6).toString('base64url')
   private idCounter = 0
@@ -138,6 +182,7 @@ export class RedisStore implements MessageStore {
     redis.defineCommand('pusherStoreAck', { numberOfKeys: 0, lua: ACK })
     redis.defineCommand('pusherStoreSweep', { numberOfKeys: 0, lua: SWEEP })
     redis.defineCommand('pusherStoreCounts', { numberOfKeys: 0, lua: COUNTS })
+    redis.defineCommand('pusherStoreClaimUnacked', { numberOfKeys: 0, lua: CLAIM_UNACKED })
     this.redis = redis as Redis & StoreCommands
   }
 
@@ -147,10 +192,12 @@ export class RedisStore implements MessageStore {
     // In order, one script each: auto-pipelining sends them together, Redis runs them in order.
     const stored = await Promise.all(messages.map(async ({ uid, data, ttlMs }) => {
       const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
-      const [seq, dropped] = await this.redis.pusherStoreAppend(this.prefix, id, uid, data, now, ttlMs, this.options.maxPerUser)
+      const reply = await this.redis.pusherStoreAppend(this.prefix, id, uid, data, now, ttlMs, this.options.maxPerUser, this.options.unackedAfterMs ?? 0)
+      const [seq, dropped] = reply
       this.stats.stored++
       this.stats.dropped += dropped
       this.stats.expired += dropped
+      if (dropped > 0) this.reportExpired(toNotices(reply as unknown as string[], 2).map((m) => ({ ...m, expiredAt: now, reason: 'queue_limit' })))
       return { id, uid, seq, data, createdAt: now, expiresAt: now + ttlMs, status: 'queued' as const }
     }))
     return stored
@@ -184,9 +231,24 @@ export class RedisStore implements MessageStore {
   }
 
   async sweep(now = Date.now()): Promise<{ expired: number; forgotten: number }> {
-    const [expired, forgotten] = await this.redis.pusherStoreSweep(this.prefix, now, this.options.keepClosedMs)
+    const reply = await this.redis.pusherStoreSweep(this.prefix, now, this.options.keepClosedMs)
+    const [expired, forgotten] = reply
     this.stats.expired += expired
+    if (expired > 0) this.reportExpired(toNotices(reply as unknown as string[], 2).map((m) => ({ ...m, expiredAt: m.expiresAt, reason: 'ttl' })))
     return { expired, forgotten }
+  }
+
+  async claimUnacked(limit: number, now = Date.now()): Promise<MessageNotice[]> {
+    return toNotices(await this.redis.pusherStoreClaimUnacked(this.prefix, now, limit), 0)
+  }
+
+  /** Hands expired messages to onExpired; a listener's error must not fail the call that expired them. */
+  private reportExpired(messages: ExpiredMessage[]): void {
+    try {
+      this.onExpired?.(messages)
+    } catch {
+      // The listener's own problem: the store's state is already right.
+    }
   }
 
   async countByStatus(now = Date.now()): Promise<Record<MessageStatus, number>> {

@@ -1,6 +1,6 @@
 // The SQLite store's tables: messages, the last seq per user, and per-status counts kept
 // by triggers; and how a row reads as a StoredMessage.
-import { asOf, type MessageStatus, type StoredMessage } from './store.js'
+import { asOf, type MessageNotice, type MessageStatus, type StoredMessage } from './store.js'
 
 /** A message that is neither acknowledged nor expired. */
 export const OPEN = `status IN ('queued', 'delivered')`
@@ -37,6 +37,11 @@ END;
 CREATE TRIGGER IF NOT EXISTS count_deleted AFTER DELETE ON messages BEGIN
   UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
 END;
+-- When each message is due to be reported still unacknowledged (webhooks), written only
+-- with unackedAfterMs: claimUnacked() deletes the due rows and reports the messages
+-- still open. A row outlives its message by at most keepClosedMs (the sweep prunes).
+CREATE TABLE IF NOT EXISTS unacked_due (id TEXT PRIMARY KEY, due INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS unacked_due_by_due ON unacked_due (due);
 `
 
 /** Fills status_counts once, when the table is new (a new file, or one written before it existed). */
@@ -58,6 +63,17 @@ export interface Row {
   delivered_at: number | null
   acked_at: number | null
   expired_at: number | null
+}
+
+/** The columns a MessageNotice needs, for RETURNING and SELECT lists. */
+export const NOTICE_COLUMNS = 'id, uid, seq, created_at, expires_at, delivered_at'
+
+export type NoticeRow = Pick<Row, 'id' | 'uid' | 'seq' | 'created_at' | 'expires_at' | 'delivered_at'>
+
+export function toNotice(row: NoticeRow): MessageNotice {
+  const notice: MessageNotice = { id: row.id, uid: row.uid, seq: row.seq, createdAt: row.created_at, expiresAt: row.expires_at }
+  if (row.delivered_at !== null) notice.deliveredAt = row.delivered_at
+  return notice
 }
 
 export function toMessage(row: Row, now: number): StoredMessage {

@@ -5,9 +5,12 @@
 // 'full'` adds an fsync per commit for surviving a power loss too.
 import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
-import { OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage } from './sqlite-schema.js'
+import { NOTICE_COLUMNS, type NoticeRow, OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage, toNotice } from './sqlite-schema.js'
 import { assertUids } from '../auth/uid.js'
-import { firstSeq, type MessageStatus, type MessageStore, type NewMessage, newStoreStats, type StoredMessage, type StoreOptions } from './store.js'
+import {
+  type ExpiredMessage, firstSeq, type MessageNotice, type MessageStatus, type MessageStore, type NewMessage, newStoreStats,
+  type StoredMessage, type StoreOptions,
+} from './store.js'
 
 export interface SqliteStoreOptions extends StoreOptions {
   /** Path of the database file; ':memory:' for a store that dies with the process. */
@@ -42,6 +45,7 @@ interface PendingAppend {
 
 export class SqliteStore implements MessageStore {
   readonly stats = newStoreStats()
+  onExpired: ((messages: ExpiredMessage[]) => void) | undefined
   private readonly db: Database.Database
   private readonly statements
   private readonly idPrefix = randomBytes(6).toString('base64url')
@@ -58,6 +62,8 @@ export class SqliteStore implements MessageStore {
   private ackedUpTo = new Map<string, number>()
   private pendingDelivered: PendingDelivered[] = []
   private pendingAcks: PendingAck[] = []
+  /** Messages the turn's appends expired for the per-user limit, reported once the turn commits. */
+  private droppedInTurn: ExpiredMessage[] = []
   private commitScheduled = false
   /** The turn's one transaction: appends, then delivered marks, then acks. */
   private readonly commitTurn: (appends: PendingAppend[], marks: PendingDelivered[], acks: PendingAck[]) => { stored: StoredMessage[][]; acked: number[] }
@@ -76,8 +82,8 @@ export class SqliteStore implements MessageStore {
         'INSERT INTO seqs (uid, last) VALUES (?, ?) ON CONFLICT (uid) DO UPDATE SET last = last + 1 RETURNING last'),
       insert: db.prepare(`INSERT INTO messages (id, uid, seq, data, created_at, expires_at, status) VALUES (?, ?, ?, ?, ?, ?, 'queued')`),
       openCount: db.prepare<[string], { n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE uid = ? AND ${OPEN}`),
-      dropOldest: db.prepare<{ now: number; uid: string; count: number }>(`UPDATE messages SET status = 'expired', expired_at = @now, closed_at = @now
-        WHERE id IN (SELECT id FROM messages WHERE uid = @uid AND ${OPEN} ORDER BY seq LIMIT @count)`),
+      dropOldest: db.prepare<{ now: number; uid: string; count: number }, NoticeRow>(`UPDATE messages SET status = 'expired', expired_at = @now, closed_at = @now
+        WHERE id IN (SELECT id FROM messages WHERE uid = @uid AND ${OPEN} ORDER BY seq LIMIT @count) RETURNING ${NOTICE_COLUMNS}`),
       delivered: db.prepare(`UPDATE messages SET status = 'delivered', delivered_at = ? WHERE id = ? AND status = 'queued'`),
       ack: db.prepare<{ now: number; uid: string; from: number; seq: number }>(`UPDATE messages SET status = 'acked', acked_at = @now, closed_at = @now
         WHERE uid = @uid AND seq > @from AND seq <= @seq AND ${OPEN} AND expires_at > @now`),
@@ -85,8 +91,13 @@ export class SqliteStore implements MessageStore {
         WHERE uid = ? AND seq > ? AND ${OPEN} AND expires_at > ? ORDER BY seq LIMIT ?`),
       get: db.prepare<[string], Row>('SELECT * FROM messages WHERE id = ?'),
       lastSeq: db.prepare<[string], { last: number }>('SELECT last FROM seqs WHERE uid = ?'),
-      expire: db.prepare<{ now: number }, { uid: string }>(`UPDATE messages SET status = 'expired', expired_at = expires_at, closed_at = @now
-        WHERE ${OPEN} AND expires_at <= @now RETURNING uid`),
+      expire: db.prepare<{ now: number }, NoticeRow>(`UPDATE messages SET status = 'expired', expired_at = expires_at, closed_at = @now
+        WHERE ${OPEN} AND expires_at <= @now RETURNING ${NOTICE_COLUMNS}`),
+      dueInsert: db.prepare<[string, number]>('INSERT OR REPLACE INTO unacked_due (id, due) VALUES (?, ?)'),
+      dueClaim: db.prepare<[number, number], { id: string }>(
+        'DELETE FROM unacked_due WHERE id IN (SELECT id FROM unacked_due WHERE due <= ? ORDER BY due LIMIT ?) RETURNING id'),
+      duePrune: db.prepare<[number]>('DELETE FROM unacked_due WHERE due <= ?'),
+      openNotice: db.prepare<[string, number], NoticeRow>(`SELECT ${NOTICE_COLUMNS} FROM messages WHERE id = ? AND ${OPEN} AND expires_at > ?`),
       forget: db.prepare('DELETE FROM messages WHERE closed_at IS NOT NULL AND closed_at <= ?'),
       counts: db.prepare<[], { status: MessageStatus; n: number }>('SELECT status, n FROM status_counts'),
       // Through messages_open_by_expiry: only the open messages past their TTL that no sweep expired yet.
@@ -147,10 +158,22 @@ export class SqliteStore implements MessageStore {
     for (const { uid } of expiredOf) this.closedOpen(uid, 1)
     const expired = expiredOf.length
     const forgotten = this.statements.forget.run(now - this.options.keepClosedMs).changes
+    // Due rows nobody claimed (unackedAfterMs was turned off since): as old as the oldest closed message kept.
+    this.statements.duePrune.run(now - this.options.keepClosedMs)
     this.stats.expired += expired
+    if (expired > 0) this.reportExpired(expiredOf.map((row) => ({ ...toNotice(row), expiredAt: row.expires_at, reason: 'ttl' })))
     // Give freed pages back to the file system, so the file does not only grow.
     if (forgotten > 0) this.db.pragma('incremental_vacuum')
     return { expired, forgotten }
+  }
+
+  async claimUnacked(limit: number, now = Date.now()): Promise<MessageNotice[]> {
+    const { dueClaim, openNotice } = this.statements
+    // One transaction: the due rows are gone exactly when their messages are read.
+    return this.db.transaction(() => dueClaim.all(now, limit).flatMap(({ id }) => {
+      const row = openNotice.get(id, now)
+      return row === undefined ? [] : [toNotice(row)]
+    }))().sort((a, b) => a.createdAt - b.createdAt)
   }
 
   async countByStatus(now = Date.now()): Promise<Record<MessageStatus, number>> {
@@ -190,10 +213,14 @@ export class SqliteStore implements MessageStore {
       for (const [i, { resolve }] of appends.entries()) resolve(stored[i]!)
       for (const { resolve } of marks) resolve()
       for (const [i, { resolve }] of acks.entries()) resolve(acked[i]!)
+      const dropped = this.droppedInTurn
+      this.droppedInTurn = []
+      if (dropped.length > 0) this.reportExpired(dropped)
     } catch (error) {
-      // The transaction rolled back: the counts and acks it moved are wrong now.
+      // The transaction rolled back: the counts and acks it moved are wrong now, and nothing was dropped.
       this.openCounts.clear()
       this.ackedUpTo.clear()
+      this.droppedInTurn = []
       for (const { reject } of [...appends, ...marks, ...acks]) reject(error as Error)
     }
   }
@@ -212,6 +239,15 @@ export class SqliteStore implements MessageStore {
     return changes
   }
 
+  /** Hands expired messages to onExpired; a listener's error must not undo what was committed. */
+  private reportExpired(messages: ExpiredMessage[]): void {
+    try {
+      this.onExpired?.(messages)
+    } catch {
+      // The listener's own problem: the store's state is already right.
+    }
+  }
+
   /** `count` open messages of `uid` were closed (acknowledged, expired): its remembered count follows. */
   private closedOpen(uid: string, count: number): void {
     const open = this.openCounts.get(uid)
@@ -223,6 +259,7 @@ export class SqliteStore implements MessageStore {
     const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
     const expiresAt = now + ttlMs
     this.statements.insert.run(id, uid, seq, data, now, expiresAt)
+    if (this.options.unackedAfterMs) this.statements.dueInsert.run(id, now + this.options.unackedAfterMs)
     this.stats.stored++
     let open = this.openCounts.get(uid)
     if (open === undefined) {
@@ -232,7 +269,9 @@ export class SqliteStore implements MessageStore {
       open++
     }
     if (open > this.options.maxPerUser) {
-      const dropped = this.statements.dropOldest.run({ now, uid, count: open - this.options.maxPerUser }).changes
+      const rows = this.statements.dropOldest.all({ now, uid, count: open - this.options.maxPerUser })
+      for (const row of rows) this.droppedInTurn.push({ ...toNotice(row), expiredAt: now, reason: 'queue_limit' })
+      const dropped = rows.length
       open -= dropped
       this.stats.dropped += dropped
       this.stats.expired += dropped

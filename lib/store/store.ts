@@ -46,6 +46,25 @@ export interface StoreOptions {
   maxPerUser: number
   /** How long an acknowledged or expired message stays readable by GET /messages/:id. */
   keepClosedMs: number
+  /** Remember each message's time to be claimed by claimUnacked(), this long after it was stored; 0 or absent: not kept. */
+  unackedAfterMs?: number
+}
+
+/** A durable message as the webhooks describe it: where it is in its user's stream, and when things happened. */
+export interface MessageNotice {
+  id: string
+  uid: string
+  seq: number
+  createdAt: number
+  expiresAt: number
+  /** Absent if it was never written to a connection. */
+  deliveredAt?: number
+}
+
+/** A message that closed unacknowledged: its time to live ran out, or its user's queue was full. */
+export interface ExpiredMessage extends MessageNotice {
+  expiredAt: number
+  reason: 'ttl' | 'queue_limit'
 }
 
 export interface MessageStore {
@@ -80,6 +99,17 @@ export interface MessageStore {
    */
   countByStatus(now?: number): Promise<Record<MessageStatus, number>>
   close(): Promise<void>
+  /**
+   * Called with the messages a sweep() or an append() expired before they were
+   * acknowledged, once each: in a shared store, only on the node whose call expired them.
+   */
+  onExpired?: ((messages: ExpiredMessage[]) => void) | undefined
+  /**
+   * With `unackedAfterMs`: the messages stored at least that long ago (by `now`) that are
+   * still open (neither acknowledged nor expired), at most `limit`. Each is claimed once:
+   * in a shared store, by the one caller whose claim took it.
+   */
+  claimUnacked?(limit: number, now?: number): Promise<MessageNotice[]>
 }
 
 /**

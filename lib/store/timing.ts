@@ -3,7 +3,7 @@
 // rejected) to recordDuration, which the metrics plugin sets (lib/metrics.ts), the way
 // it sets hub.recordLatency. Until then, or with metrics off, calls pass straight through.
 import { performance } from 'node:perf_hooks'
-import type { MessageStatus, MessageStore, NewMessage, StoredMessage, StoreStats } from './store.js'
+import type { ExpiredMessage, MessageNotice, MessageStatus, MessageStore, NewMessage, StoredMessage, StoreStats } from './store.js'
 
 /** The operations timed, as the `operation` label of pusher_store_operation_duration_seconds. */
 export const STORE_OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep'] as const
@@ -59,6 +59,21 @@ export class TimedStore implements MessageStore {
 
   close(): Promise<void> {
     return this.inner.close()
+  }
+
+  /** The engine's own listener: set here, it hears the engine's sweeps and appends. */
+  get onExpired(): ((messages: ExpiredMessage[]) => void) | undefined {
+    return this.inner.onExpired
+  }
+
+  set onExpired(listener: ((messages: ExpiredMessage[]) => void) | undefined) {
+    this.inner.onExpired = listener
+  }
+
+  /** Not timed: the webhooks call it on their own timer, off every sender's and client's path. */
+  claimUnacked(limit: number, now?: number): Promise<MessageNotice[]> {
+    if (this.inner.claimUnacked === undefined) return Promise.resolve([])
+    return this.inner.claimUnacked(limit, now)
   }
 
   /**

@@ -89,3 +89,24 @@ test('promtool check metrics passes on a cluster node\'s /metrics too', { skip }
     await dropPrefix(prefix)
   }
 })
+
+test('promtool check metrics passes with webhooks on, after events were delivered and failed', { skip }, async () => {
+  const { WEBHOOK_SECRET, WebhookReceiver } = await import('../support/webhook-receiver.js')
+  const receiver = await WebhookReceiver.start()
+  const withHooks = await startHub({ webhooks: { url: receiver.url, secret: WEBHOOK_SECRET, retryDelayMs: 10 } })
+  try {
+    receiver.answers = [500]
+    const client = await connectAs(withHooks, 'hooked')
+    await receiver.next('user.online', 'hooked')
+    const text = await (await fetch(`${withHooks.url}/metrics`)).text()
+    for (const name of ['pusher_webhook_sent_total', 'pusher_webhook_failed_total', 'pusher_webhook_dropped_total', 'pusher_webhook_queue_length']) {
+      assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), `${name} missing`)
+    }
+    const { code, output } = await promtool(['check', 'metrics'], text)
+    assert.equal(code, 0, output)
+    await client.close()
+  } finally {
+    await withHooks.app.close()
+    await receiver.close()
+  }
+})

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { after, before } from 'node:test'
 import { Redis } from 'ioredis'
+import type { PusherOptions } from '../../app.js'
 import type { RedisBus } from '../../lib/bus/redis.js'
 import { startHub, type TestHub } from './helpers.js'
 import { waitForOutput } from './processes.js'
@@ -34,8 +35,9 @@ export interface ClusterNode extends TestHub {
   bus: RedisBus
 }
 
-export async function startNode(prefix: string, nodeId: string, redis = REDIS_URL): Promise<ClusterNode> {
-  const hub = await startHub({ redis, cluster: { prefix, nodeId, leaseTtlMs: 1000 } })
+/** A node of the cluster under `prefix`; `options` adds to (or overrides) the test defaults. */
+export async function startNode(prefix: string, nodeId: string, redis = REDIS_URL, options: PusherOptions = {}): Promise<ClusterNode> {
+  const hub = await startHub({ redis, cluster: { prefix, nodeId, leaseTtlMs: 1000 }, ...options })
   return { ...hub, bus: hub.app.bus as RedisBus }
 }
 

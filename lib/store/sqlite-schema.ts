@@ -37,6 +37,9 @@ END;
 CREATE TRIGGER IF NOT EXISTS count_deleted AFTER DELETE ON messages BEGIN
   UPDATE status_counts SET n = n - 1 WHERE status = OLD.status;
 END;
+-- One row that checkWritable() rewrites: a real write to the file, so a read-only or
+-- failing disk shows up in the readiness check before a sender's append meets it.
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), written_at INTEGER NOT NULL);
 `
 
 /** Fills status_counts once, when the table is new (a new file, or one written before it existed). */

@@ -17,6 +17,8 @@ import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/a
 import hubPlugin from './plugins/hub.js'
 import limitsPlugin from './plugins/limits.js'
 import metricsPlugin from './plugins/metrics.js'
+import healthPlugin from './plugins/health.js'
+import healthRoutes from './routes/health.js'
 import sendRoutes from './routes/send.js'
 import wsRoute from './routes/ws.js'
 
@@ -59,10 +61,12 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
   await fastify.register(busPlugin, { config })
   await fastify.register(storePlugin, { config })
   await fastify.register(async function pusherRoutes(scope) {
+    await scope.register(healthPlugin)
     // Metrics first: fastify-metrics' timing hooks only reach routes registered after it.
     await scope.register(metricsPlugin, { config })
     await scope.register(wsRoute, { config })
     await scope.register(sendRoutes, { config })
+    await scope.register(healthRoutes)
   }, { prefix: options.prefix ?? '' })
 
   if (config.dev) {

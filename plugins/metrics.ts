@@ -7,7 +7,7 @@ import fastifyMetricsModule, { type IMetricsPluginOptions } from 'fastify-metric
 import * as promClient from 'prom-client'
 import type { PusherConfig } from '../lib/config/config.js'
 import type { HistogramSeries } from '../lib/metrics/histogram.js'
-import { httpDurationHistogram, registerHubMetrics, registerStoreMetrics } from '../lib/metrics/metrics.js'
+import { httpDurationHistogram, registerHubMetrics, registerReadinessMetric, registerStoreMetrics } from '../lib/metrics/metrics.js'
 
 // fastify-metrics is CommonJS with `exports.default`; from ESM the plugin sits one level down.
 const fastifyMetrics = (fastifyMetricsModule as unknown as { default: FastifyPluginCallback<Partial<IMetricsPluginOptions>> }).default
@@ -56,8 +56,9 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
     registry.removeSingleMetric(name)
   }
   registerHubMetrics(registry, fastify.hub, fastify.bus, fastify.authFailures, fastify.pusherLimits.refusals.counts)
+  registerReadinessMetric(registry, fastify.pusherReadiness)
   // Only with durable delivery on (PUSHER_DB, or cluster mode).
   if (fastify.store !== undefined) registerStoreMetrics(registry, fastify.store)
 }
 
-export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-bus', 'pusher-auth', 'pusher-store', 'pusher-limits'] })
+export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-bus', 'pusher-auth', 'pusher-store', 'pusher-limits', 'pusher-health'] })

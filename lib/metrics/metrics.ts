@@ -9,6 +9,7 @@ import { FastHistogram } from './histogram.js'
 import type { Hub } from '../hub/hub.js'
 import { type Bus, isClusterBus } from '../bus/bus.js'
 import type { MessageStatus, MessageStore } from '../store/store.js'
+import type { Readiness } from '../health/readiness.js'
 import { STORE_OPERATIONS, TimedStore } from '../store/timing.js'
 
 // From 100 µs (a write on loopback) to 2.5 s (a consumer about to be cut off).
@@ -160,6 +161,18 @@ export function registerStoreMetrics(registry: Registry, store: MessageStore): v
   // Every operation's series from the start, at zero, so rates and alerts see them at once.
   const series = Object.fromEntries(STORE_OPERATIONS.map((operation) => [operation, durations.labels({ operation })]))
   if (store instanceof TimedStore) store.recordDuration = (operation, seconds) => series[operation]!.observe(seconds)
+}
+
+/** pusher_ready: GET /ready's answer as a number, checked at scrape time (the store probe is cached for a second). */
+export function registerReadinessMetric(registry: Registry, readiness: Readiness): void {
+  new Gauge({
+    name: 'pusher_ready',
+    help: '1 while this node can deliver (GET /ready answers 200), 0 while a readiness check fails: shutting down, Redis link or relay subscription down (cluster mode), store unable to write',
+    registers: [registry],
+    async collect() {
+      this.set((await readiness.check()).ready ? 1 : 0)
+    },
+  })
 }
 
 // The buckets fastify-metrics would use, from half a millisecond to five seconds.

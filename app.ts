@@ -18,7 +18,10 @@ import hubPlugin from './plugins/hub.js'
 import limitsPlugin from './plugins/limits.js'
 import metricsPlugin from './plugins/metrics.js'
 import healthPlugin from './plugins/health.js'
+import openapiPlugin from './plugins/openapi.js'
 import healthRoutes from './routes/health.js'
+import openapiRoute from './routes/openapi.js'
+import { ErrorBody } from './routes/error-schema.js'
 import sendRoutes from './routes/send.js'
 import wsRoute from './routes/ws.js'
 
@@ -61,12 +64,17 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
   await fastify.register(busPlugin, { config })
   await fastify.register(storePlugin, { config })
   await fastify.register(async function pusherRoutes(scope) {
+    // The error body every route answers with, referred to by $ref ('ErrorBody#').
+    scope.addSchema(ErrorBody)
+    // The OpenAPI document first: it collects each route as it is declared.
+    await scope.register(openapiPlugin, { config })
     await scope.register(healthPlugin)
-    // Metrics first: fastify-metrics' timing hooks only reach routes registered after it.
+    // Metrics next: the timing hooks only reach routes registered after it.
     await scope.register(metricsPlugin, { config })
     await scope.register(wsRoute, { config })
     await scope.register(sendRoutes, { config })
     await scope.register(healthRoutes)
+    await scope.register(openapiRoute)
   }, { prefix: options.prefix ?? '' })
 
   if (config.dev) {

@@ -51,9 +51,9 @@ function operations(): Array<{ method: string; path: string; operation: Operatio
 /** Checks `body` against the schema the document gives for `status` of `operation` (its $refs to components resolved). */
 function assertDocumented(operation: Operation, status: number, body: unknown, where: string): void {
   const response = operation.responses[String(status)]
-  assert.ok(response !== undefined, `${where}: answered ${status}, which the document does not list`)
+  assert.ok(response !== undefined, `${where}: answered ${status}, which the document does not list: add it to the route's schema.response (errorResponses() for an error)`)
   const schema = response.content?.['application/json']?.schema
-  assert.ok(schema !== undefined, `${where}: no JSON schema for ${status}`)
+  assert.ok(schema !== undefined, `${where}: no JSON schema for ${status}: give the route's schema.response[${status}] one`)
   const withDefs = JSON.parse(JSON.stringify({ ...schema, $defs: document.components.schemas }).replaceAll('#/components/schemas/', '#/$defs/'))
   const check = Compile(withDefs)
   assert.ok(check.Check(body), `${where}: the ${status} answer ${JSON.stringify(body)} is not what the document says: ${JSON.stringify([...check.Errors(body)].slice(0, 3))}`)
@@ -103,7 +103,7 @@ test('what the document says of the API key is what the hub does: 401 without it
     if (JSON.stringify(security) === apiKeyOnly) {
       const response = await fetch(url, { method })
       const body = await response.json()
-      assert.equal(response.status, 401, `${where} answered without an API key`)
+      assert.equal(response.status, 401, `${where} answered without an API key: if it needs none, say security: [] in its schema`)
       assert.equal(body.code, 'PUSHER_ERR_SENDER_UNAUTHORIZED', where)
       assertDocumented(operation, 401, body, where)
       checked++

@@ -23,6 +23,7 @@ import healthRoutes from './routes/health.js'
 import openapiRoute from './routes/openapi.js'
 import { ErrorBody } from './routes/error-schema.js'
 import sendRoutes from './routes/send.js'
+import sessionRoutes from './routes/sessions.js'
 import wsRoute from './routes/ws.js'
 
 // Every plugin that decorates the instance is named here, type-only: that keeps its
@@ -33,7 +34,8 @@ export type { BusPluginOptions } from './plugins/bus.js'
 export type { HubPluginOptions } from './plugins/hub.js'
 export type { LimitsPluginOptions, PusherLimits } from './plugins/limits.js'
 export type { StorePluginOptions } from './plugins/store.js'
-export type { BatchDelivery, BatchMessage, Bus, ClusterView, Delivery, OutgoingMessage, SendOptions } from './lib/bus/bus.js'
+export type { BatchDelivery, BatchMessage, Bus, ClusterView, Delivery, Disconnection, OutgoingMessage, RevocationResult, SendOptions, UserPresence } from './lib/bus/bus.js'
+export type { Revocation, Revocations } from './lib/auth/revocations.js'
 export type { MessageStore, StoredMessage, MessageStatus } from './lib/store/store.js'
 export type { MessageMeta } from './lib/hub/envelope.js'
 export type { HubEvents, HubOptions, HubStats } from './lib/hub/hub-types.js'
@@ -73,6 +75,7 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
     await scope.register(metricsPlugin, { config })
     await scope.register(wsRoute, { config })
     await scope.register(sendRoutes, { config })
+    await scope.register(sessionRoutes, { config })
     await scope.register(healthRoutes)
     await scope.register(openapiRoute)
   }, { prefix: options.prefix ?? '' })
@@ -110,6 +113,8 @@ export const options: FastifyHttpOptions<Server> = {
   childLoggerFactory: (logger) => logger,
   // Keep-alive sockets of senders are closed at shutdown instead of holding it open.
   forceCloseConnections: 'idle',
+  // A uid in a path (/users/:uid), percent-encoded, may be longer than find-my-way's default 100.
+  maxParamLength: 8192,
   // Node checks its request timeouts every 30 s unless told otherwise; the hub's are 10 s.
   http: { connectionsCheckingInterval: 1000 },
   // Behind a reverse proxy: request.ip is then the client's, for the per-address limits.

@@ -47,8 +47,8 @@ export interface PusherClientOptions {
    * connection attempt, reconnects included: a refused token is an HTTP 401 before the
    * upgrade, which a browser only reports as close code 1006, so the client cannot
    * tell an expired token from a network error and always asks for a fresh one. When
-   * the token expires on an open connection, the hub closes it with 4001 and the client
-   * calls the function and reconnects at once.
+   * the token expires on an open connection, the hub closes it with 4001 (4004 when the
+   * backend revoked it) and the client calls the function and reconnects at once.
    */
   token: string | (() => string | Promise<string>)
   /**
@@ -74,7 +74,10 @@ export interface PusherClientOptions {
 export interface CloseEventInfo {
   code: number
   reason: string
-  /** False once the client has stopped for good: close() was called, or the hub refused it for a reason a retry would not fix. */
+  /**
+   * False once the client has stopped for good: close() was called, the hub refused it for
+   * a reason a retry would not fix, or the backend disconnected the user for good (4003).
+   */
   willReconnect: boolean
 }
 
@@ -92,10 +95,11 @@ export interface PusherClientEvents {
 // Close codes after which reconnecting would fail the same way: the hub refused a
 // frame this client sent, so this client and that hub do not agree on the protocol.
 const FINAL_CLOSE_CODES = new Set<number>([CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG])
-// After CloseCode.TOKEN_EXPIRED a fresh token fixes it, so the client asks its token
-// function again and reconnects at once, without a backoff delay, unless the connection
-// lasted under a second (a token function handing out tokens that are already expiring
-// must not make it reconnect in a tight loop).
+// After CloseCode.TOKEN_EXPIRED or TOKEN_REVOKED a fresh token fixes it, so the client
+// asks its token function again and reconnects at once, without a backoff delay, unless
+// the connection lasted under a second (a token function handing out tokens that are
+// already expiring, or revoked, must not make it reconnect in a tight loop).
+const FRESH_TOKEN_CLOSE_CODES = new Set<number>([CloseCode.TOKEN_EXPIRED, CloseCode.TOKEN_REVOKED])
 const MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS = 1000
 const OPEN = 1
 const DEFAULT_ACK_DELAY_MS = 50
@@ -166,8 +170,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
    * emitted (they were not acked, so the hub keeps them for the next client).
    */
   close(): Promise<void> {
-    this.stopped = true
-    onlineEvents()?.removeEventListener('online', this.onOnline)
+    this.halt()
     clearTimeout(this.retryTimer)
     clearTimeout(this.ackTimer)
     const socket = this.socket
@@ -181,6 +184,12 @@ export class PusherClient extends Emitter<PusherClientEvents> {
         socket.close(1000)
       })
     })
+  }
+
+  /** No more connections: close() was called, or the hub said not to come back. */
+  private halt(): void {
+    this.stopped = true
+    onlineEvents()?.removeEventListener('online', this.onOnline)
   }
 
   /**
@@ -281,12 +290,15 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     this.ackTimer = undefined
     clearTimeout(this.stableTimer)
     if (!this.stopped && FINAL_CLOSE_CODES.has(code)) {
-      this.stopped = true
+      this.halt()
       this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}); not reconnecting`))
     }
+    // The backend ended the session for good (logout, ban): not an error, but no reconnect.
+    if (code === CloseCode.DISCONNECTED_FOR_GOOD) this.halt()
     this.emit('close', { code, reason, willReconnect: !this.stopped })
-    // A close listener may have called close(): check again.
-    if (!this.stopped && code === CloseCode.TOKEN_EXPIRED && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
+    // A close listener may have called close(): check again. (4002, a kick that allows a
+    // reconnect, takes the usual backoff: a fleet of kicked clients does not return at once.)
+    if (!this.stopped && FRESH_TOKEN_CLOSE_CODES.has(code) && Date.now() - this.openedAt >= MIN_LIFETIME_FOR_IMMEDIATE_RECONNECT_MS) return void this.open()
     if (!this.stopped) return this.scheduleReconnect()
     for (const resolve of this.closeWaiters.splice(0)) resolve()
   }

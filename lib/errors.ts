@@ -49,7 +49,7 @@ export const PusherError = {
   ),
   ROUTE_NOT_FOUND: createError(
     'PUSHER_ERR_ROUTE_NOT_FOUND',
-    'No route %s %s: the hub serves GET /ws, POST|GET /send, POST /send/batch, POST /broadcast, GET /messages/:id, GET /metrics, GET /health, GET /ready and GET /openapi.json (which lists every route)',
+    'No route %s %s: the hub serves GET /ws, POST|GET /send, POST /send/batch, POST /broadcast, GET /messages/:id, GET /users/:uid, POST /presence, GET /stats, POST /users/:uid/disconnect, POST /users/:uid/revoke, GET /metrics, GET /health, GET /ready and GET /openapi.json (which lists every route)',
     404,
   ),
   // Operators and orchestrators (GET /ready).
@@ -68,6 +68,7 @@ export const PusherError = {
     '%s must be a whole number of seconds from 1 to 2592000 (30 days), as a JSON number or a string of digits; nothing was sent',
     400,
   ),
+  INVALID_REVOCATION: createError('PUSHER_ERR_INVALID_REVOCATION', '%s; nothing was revoked', 400),
   INVALID_UID: createError(
     'PUSHER_ERR_INVALID_UID',
     '%s; nothing was sent or stored',

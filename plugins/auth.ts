@@ -11,6 +11,7 @@ import type { PusherConfig, ResolvedJwt } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
 import { extractToken } from '../lib/auth/token.js'
 import { uidProblem } from '../lib/auth/uid.js'
+import { Revocations } from '../lib/auth/revocations.js'
 
 /**
  * Who a connecting request belongs to: the user id, or the user id and when the
@@ -45,6 +46,8 @@ declare module 'fastify' {
     /** onRequest hook for sender routes: 401 unless a valid API key is presented. */
     verifySender: onRequestHookHandler
     authFailures: AuthFailureCounts
+    /** Users' revoked tokens (POST /users/:uid/revoke): checked at every connect, kept the same on every node by the bus. */
+    revocations: Revocations
   }
   interface FastifyRequest {
     /** The connecting user's id, set by authenticateConnection. */
@@ -118,9 +121,11 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
 
   const failures: AuthFailureCounts = {
     missing_token: 0, malformed: 0, bad_signature: 0, algorithm: 0, expired: 0,
-    not_yet_valid: 0, claims: 0, invalid_uid: 0, rejected: 0, api_key: 0,
+    not_yet_valid: 0, claims: 0, invalid_uid: 0, rejected: 0, revoked: 0, api_key: 0,
   }
   fastify.decorate('authFailures', failures)
+  const revocations = new Revocations()
+  fastify.decorate('revocations', revocations)
   fastify.decorateRequest('uid', '')
   fastify.decorateRequest('uidExpiresAt', 0)
   fastify.decorateRequest('uidIssuedAt', 0)
@@ -155,6 +160,7 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
       request.uidExpiresAt = expiresAt
     }
     if (typeof issuedAt === 'number' && Number.isFinite(issuedAt)) request.uidIssuedAt = issuedAt
+    if (revocations.isRevoked(uid as string, request.uidIssuedAt)) throw refusal(new AuthFailure('revoked'), request)
     request.uid = uid as string
   }
   /** 429 before any verification work for an address that failed too often. */

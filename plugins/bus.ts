@@ -20,13 +20,15 @@ export interface BusPluginOptions {
 
 async function busPlugin(fastify: FastifyInstance, { config }: BusPluginOptions) {
   const cluster = config.cluster
+  // The bus keeps the revocations the connect check reads (app.revocations) the same on every node.
+  const busOptions = { maxUidLength: config.maxUidLength, revocations: fastify.revocations, revocationTtlMs: config.revocationTtlSeconds * 1000 }
   if (cluster === undefined) {
-    fastify.decorate('bus', new MemoryBus(fastify.hub, config.maxUidLength))
+    fastify.decorate('bus', new MemoryBus(fastify.hub, busOptions))
     return
   }
   const { RedisBus } = await import('../lib/bus/redis.js')
   const bus = new RedisBus(fastify.hub, {
-    maxUidLength: config.maxUidLength,
+    ...busOptions,
     redis: cluster.connection,
     prefix: cluster.prefix,
     nodeId: cluster.nodeId,
@@ -39,4 +41,4 @@ async function busPlugin(fastify: FastifyInstance, { config }: BusPluginOptions)
   fastify.addHook('onClose', () => bus.close())
 }
 
-export default fp(busPlugin, { fastify: '5.x', name: 'pusher-bus', dependencies: ['pusher-hub'] })
+export default fp(busPlugin, { fastify: '5.x', name: 'pusher-bus', dependencies: ['pusher-hub', 'pusher-auth'] })

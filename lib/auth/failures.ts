@@ -12,9 +12,10 @@ export type AuthFailureReason =
   | 'claims'
   | 'invalid_uid'
   | 'rejected'
+  | 'revoked'
 
 export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
-  'missing_token', 'malformed', 'bad_signature', 'algorithm', 'expired', 'not_yet_valid', 'claims', 'invalid_uid', 'rejected',
+  'missing_token', 'malformed', 'bad_signature', 'algorithm', 'expired', 'not_yet_valid', 'claims', 'invalid_uid', 'rejected', 'revoked',
 ]
 
 const HINTS: Record<AuthFailureReason, string> = {
@@ -27,6 +28,7 @@ const HINTS: Record<AuthFailureReason, string> = {
   claims: 'a required claim (iss, aud) is missing or wrong',
   invalid_uid: 'the token needs a "uid" or "sub" claim holding a non-empty string',
   rejected: 'the authenticator refused the connection',
+  revoked: "the backend revoked this user's tokens issued before a time; fetch a fresh token",
 }
 
 export function hintFor(reason: AuthFailureReason): string {

@@ -3,11 +3,25 @@
 // deliver paths (MemoryBus: this process's hub; RedisBus: the hub and the other nodes).
 // So app.bus.send(uid, message, { ttl }) is the same durable send as POST /send. Every
 // uid is checked here, once, before anything is stored or sent (lib/auth/uid.ts).
-import type { BatchDelivery, Delivery, OutgoingMessage } from './bus.js'
+import type { BatchDelivery, BusStats, Delivery, Disconnection, OutgoingMessage, RevocationResult, UserPresence } from './bus.js'
 import { type Deliverer, type DurableSettings, sendBatchDurable, sendDurable } from '../store/durable-send.js'
 import { PusherError } from '../errors.js'
 import { ttlSeconds } from '../store/ttl.js'
-import { assertUid, assertUids, MAX_UID_LENGTH } from '../auth/uid.js'
+import { assertUid, assertUids, MAX_UID_LENGTH, uidProblem } from '../auth/uid.js'
+import { type Revocation, Revocations } from '../auth/revocations.js'
+
+/** What every engine is built with. */
+export interface BusOptions {
+  /** The configured maxUidLength; the default is the most any configuration allows. */
+  maxUidLength?: number
+  /** The list the connect check reads (app.revocations); the bus keeps it the same on every node. */
+  revocations?: Revocations
+  /** How long a revocation is kept after its cut (PUSHER_REVOCATION_TTL_S), in ms. */
+  revocationTtlMs?: number
+}
+
+/** A day: longer than the usual lifetime of a connection token. */
+const DEFAULT_REVOCATION_TTL_MS = 86_400_000
 
 export interface SendOptions {
   /** Keep the message up to this many seconds (1 to 2,592,000) until a connection of the user takes it. */
@@ -24,10 +38,17 @@ export interface BatchMessage {
 }
 
 export abstract class BusBase implements Deliverer {
+  abstract readonly stats: BusStats
+  readonly revocations: Revocations
   private durable: DurableSettings | undefined
+  private readonly maxUidLength: number
+  private readonly revocationTtlMs: number
 
-  /** `maxUidLength`: the configured one (maxUidLength); the default is the most any configuration allows. */
-  constructor(private readonly maxUidLength = MAX_UID_LENGTH) {}
+  constructor(options: BusOptions = {}) {
+    this.maxUidLength = options.maxUidLength ?? MAX_UID_LENGTH
+    this.revocations = options.revocations ?? new Revocations()
+    this.revocationTtlMs = options.revocationTtlMs ?? DEFAULT_REVOCATION_TTL_MS
+  }
 
   /** Turns durable sends on: the store plugin calls it once the store is open. */
   useStore(settings: DurableSettings): void {
@@ -57,6 +78,51 @@ export abstract class BusBase implements Deliverer {
     if (ttls.every((ttlMs) => ttlMs === undefined)) return this.deliverBatch(messages)
     return sendBatchDurable(this, this.settings(), messages, ttls)
   }
+
+  /** Each user's connections across the cluster, in the order asked; every uid is checked first. */
+  presenceOf(uids: string[]): UserPresence[] | Promise<UserPresence[]> {
+    for (let i = 0; i < uids.length; i++) {
+      const problem = uidProblem(uids[i], this.maxUidLength)
+      if (problem !== undefined) throw new PusherError.INVALID_UID(`uids[${i}]: ${problem}`)
+    }
+    this.stats.sessions.presence += uids.length
+    return this.lookUp(uids)
+  }
+
+  /** Closes every connection of `uid` on every node (4002, or 4003 with `reconnect: false`). */
+  disconnect(uid: string, options: { reconnect?: boolean } = {}): Disconnection | Promise<Disconnection> {
+    assertUid(uid, this.maxUidLength)
+    this.stats.sessions.disconnect++
+    return this.endSessions(uid, options.reconnect !== false)
+  }
+
+  /**
+   * Revokes the tokens of `uid` issued before `beforeMs` (default now): recorded here, then
+   * spread to every node, each of which closes the connections opened with such a token.
+   */
+  revoke(uid: string, options: { beforeMs?: number } = {}): RevocationResult | Promise<RevocationResult> {
+    assertUid(uid, this.maxUidLength)
+    const cutMs = options.beforeMs ?? Date.now()
+    const now = Date.now()
+    if (!Number.isFinite(cutMs) || cutMs < 0 || cutMs > now + this.revocationTtlMs) {
+      throw new PusherError.INVALID_REVOCATION(`before must be a time in unix seconds, at most PUSHER_REVOCATION_TTL_S (${this.revocationTtlMs / 1000} s) from now`)
+    }
+    // Kept for the TTL from the cut, or from now for a cut in the past: a token issued
+    // before it may still be valid that long.
+    this.stats.sessions.revoke++
+    const revocation = this.revocations.add(uid, { cutMs, untilMs: Math.max(cutMs, now) + this.revocationTtlMs })
+    return this.spreadRevocation(uid, revocation)
+  }
+
+  /** The answer to a revocation that `nodes` nodes applied. */
+  protected revocationResult(uid: string, revocation: Revocation, nodes: number): RevocationResult {
+    return { uid, before: Math.floor(revocation.cutMs / 1000), keptUntil: Math.ceil(revocation.untilMs / 1000), nodes }
+  }
+
+  protected abstract lookUp(uids: string[]): UserPresence[] | Promise<UserPresence[]>
+  protected abstract endSessions(uid: string, reconnect: boolean): Disconnection | Promise<Disconnection>
+  /** Applies a recorded revocation on this node and makes every other node apply it. */
+  protected abstract spreadRevocation(uid: string, revocation: Revocation): RevocationResult | Promise<RevocationResult>
 
   /**
    * Writes to this node's connections and relays to the others, without storing or

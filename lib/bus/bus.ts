@@ -6,6 +6,7 @@
 
 import type { Redis } from 'ioredis'
 import type { BatchMessage, SendOptions } from './base.js'
+import type { Revocations } from '../auth/revocations.js'
 import type { DurableSettings } from '../store/durable-send.js'
 import type { MessageMeta } from '../hub/envelope.js'
 
@@ -49,6 +50,37 @@ export interface BusStats {
   /** Messages refused because the cluster could not be reached (503). */
   messagesUnavailable: number
   broadcasts: number
+  /** Session control asked of this node: users looked up, kicks, revocations. */
+  sessions: { presence: number; disconnect: number; revoke: number }
+}
+
+/** Where a user is connected, across the cluster. */
+export interface UserPresence {
+  uid: string
+  online: boolean
+  /** Open connections of the user, on every node. */
+  connections: number
+  /** Nodes holding at least one of them. */
+  nodes: number
+}
+
+/** What a kick closed: connections of the user, on how many nodes. */
+export interface Disconnection {
+  disconnected: number
+  nodes: number
+  /** Set when Redis could not be reached: only this node's connections were closed. */
+  partial?: true
+}
+
+/** A revocation as recorded, and how many nodes applied it. */
+export interface RevocationResult {
+  uid: string
+  /** Tokens of the user issued before this time (unix seconds) are refused and their connections closed. */
+  before: number
+  /** The cut is kept until this time (unix seconds): PUSHER_REVOCATION_TTL_S after it. */
+  keptUntil: number
+  /** Nodes that applied it: every node of the cluster that could be reached. */
+  nodes: number
 }
 
 export interface ClusterView {
@@ -70,6 +102,21 @@ export interface Bus {
   broadcast(message: string): Delivery | Promise<Delivery>
   /** The whole cluster as last seen (one node: this one). */
   cluster(): ClusterView
+  /** Each user's connections across the cluster, in the order asked. */
+  presenceOf(uids: string[]): UserPresence[] | Promise<UserPresence[]>
+  /**
+   * Closes every connection of `uid` on every node: with 4002 (the client may reconnect),
+   * or with `reconnect: false`, 4003 (it must not). Connections still in their handshake
+   * are not reached: to keep a user out, revoke their tokens too.
+   */
+  disconnect(uid: string, options?: { reconnect?: boolean }): Disconnection | Promise<Disconnection>
+  /**
+   * Revokes the tokens of `uid` issued before `beforeMs` (default now) on every node: they
+   * are refused at connect (401, reason `revoked`) and their connections closed with 4004.
+   */
+  revoke(uid: string, options?: { beforeMs?: number }): RevocationResult | Promise<RevocationResult>
+  /** The revocations in force on this node, checked at every connect. */
+  readonly revocations: Revocations
   /** Leaves the cluster: this node's presence is removed at once. */
   close(): Promise<void>
 }
@@ -107,5 +154,5 @@ export function isClusterBus(bus: Bus): bus is ClusterBus {
 }
 
 export function newBusStats(): BusStats {
-  return { messagesDelivered: 0, messagesOffline: 0, messagesUnavailable: 0, broadcasts: 0 }
+  return { messagesDelivered: 0, messagesOffline: 0, messagesUnavailable: 0, broadcasts: 0, sessions: { presence: 0, disconnect: 0, revoke: 0 } }
 }

@@ -1,7 +1,8 @@
 // The single-process bus: every connection is in this process's hub, so a send is a
 // hub write and nothing else. No Redis code is loaded on this path.
-import { type BatchDelivery, type Bus, type ClusterView, type Delivery, newBusStats, type OutgoingMessage } from './bus.js'
-import { BusBase } from './base.js'
+import { type BatchDelivery, type Bus, type ClusterView, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type RevocationResult, type UserPresence } from './bus.js'
+import { BusBase, type BusOptions } from './base.js'
+import type { Revocation } from '../auth/revocations.js'
 import type { MessageMeta } from '../hub/envelope.js'
 import type { Hub } from '../hub/hub.js'
 
@@ -9,8 +10,8 @@ export class MemoryBus extends BusBase implements Bus {
   readonly clustered = false
   readonly stats = newBusStats()
 
-  constructor(private readonly hub: Hub, maxUidLength?: number) {
-    super(maxUidLength)
+  constructor(private readonly hub: Hub, options?: BusOptions) {
+    super(options)
   }
 
   deliver(uid: string, message: string, meta?: MessageMeta): Delivery {
@@ -39,6 +40,23 @@ export class MemoryBus extends BusBase implements Bus {
 
   cluster(): ClusterView {
     return { nodes: 1, connections: this.hub.connectionCount, users: this.hub.userCount }
+  }
+
+  protected lookUp(uids: string[]): UserPresence[] {
+    return uids.map((uid) => {
+      const connections = this.hub.connectionsOf(uid)
+      return { uid, online: connections > 0, connections, nodes: connections > 0 ? 1 : 0 }
+    })
+  }
+
+  protected endSessions(uid: string, reconnect: boolean): Disconnection {
+    const disconnected = this.hub.disconnect(uid, { reconnect })
+    return { disconnected, nodes: disconnected > 0 ? 1 : 0 }
+  }
+
+  protected spreadRevocation(uid: string, revocation: Revocation): RevocationResult {
+    this.hub.revoke(uid, revocation.cutMs)
+    return this.revocationResult(uid, revocation, 1)
   }
 
   async close(): Promise<void> {}

@@ -5,6 +5,8 @@
 //   unicast:   'U' then, per message: uid length (u16) | uid | message length (u32) | message
 //              | meta flag (u8): 0, or 1 then id length (u8) | id | seq (f64) | time (f64)
 //   broadcast: 'B' | origin node id length (u8) | origin | message
+//   kick:      'K' | reconnect (u8: 1 may reconnect, 0 for good) | uid
+//   revoke:    'R' | origin node id length (u8) | origin | cut (f64, ms) | until (f64, ms) | uid
 //
 // The meta of a durable message crosses too, so framed clients on the receiving node
 // get its id and seq.
@@ -12,6 +14,8 @@ import type { MessageMeta } from '../hub/envelope.js'
 
 const UNICAST = 0x55 // 'U'
 const BROADCAST = 0x42 // 'B'
+const KICK = 0x4b // 'K'
+const REVOKE = 0x52 // 'R'
 
 export function encodeUnicast(messages: Array<{ uid: string; message: string; meta?: MessageMeta | undefined }>): Buffer {
   let size = 1
@@ -54,9 +58,34 @@ export function encodeBroadcast(origin: string, message: string): Buffer {
   return buffer
 }
 
+/** Closes every connection of `uid` on the receiving node. */
+export function encodeKick(uid: string, reconnect: boolean): Buffer {
+  const buffer = Buffer.allocUnsafe(2 + Buffer.byteLength(uid))
+  buffer[0] = KICK
+  buffer[1] = reconnect ? 1 : 0
+  buffer.write(uid, 2)
+  return buffer
+}
+
+/** A revocation, for every node (on the broadcast channel). */
+export function encodeRevoke(origin: string, uid: string, cutMs: number, untilMs: number): Buffer {
+  const originBytes = Buffer.from(origin)
+  const at = 2 + originBytes.length
+  const buffer = Buffer.allocUnsafe(at + 16 + Buffer.byteLength(uid))
+  buffer[0] = REVOKE
+  buffer[1] = originBytes.length
+  originBytes.copy(buffer, 2)
+  buffer.writeDoubleBE(cutMs, at)
+  buffer.writeDoubleBE(untilMs, at + 8)
+  buffer.write(uid, at + 16)
+  return buffer
+}
+
 export type Relayed =
   | { kind: 'unicast'; messages: Array<{ uid: string; message: Buffer; meta: MessageMeta | undefined }> }
   | { kind: 'broadcast'; origin: string; message: Buffer }
+  | { kind: 'kick'; uid: string; reconnect: boolean }
+  | { kind: 'revoke'; origin: string; uid: string; cutMs: number; untilMs: number }
 
 /** Decodes a payload; throws on anything malformed (a foreign publisher on our channel). */
 export function decodeRelay(buffer: Buffer): Relayed {
@@ -64,6 +93,21 @@ export function decodeRelay(buffer: Buffer): Relayed {
     const originEnd = 2 + buffer[1]!
     if (originEnd > buffer.length) throw new Error('truncated broadcast')
     return { kind: 'broadcast', origin: buffer.toString('utf8', 2, originEnd), message: buffer.subarray(originEnd) }
+  }
+  if (buffer[0] === KICK) {
+    if (buffer.length < 3) throw new Error('truncated kick')
+    return { kind: 'kick', reconnect: buffer[1] === 1, uid: buffer.toString('utf8', 2) }
+  }
+  if (buffer[0] === REVOKE) {
+    const originEnd = 2 + buffer[1]!
+    if (originEnd + 17 > buffer.length) throw new Error('truncated revoke')
+    return {
+      kind: 'revoke',
+      origin: buffer.toString('utf8', 2, originEnd),
+      cutMs: buffer.readDoubleBE(originEnd),
+      untilMs: buffer.readDoubleBE(originEnd + 8),
+      uid: buffer.toString('utf8', originEnd + 16),
+    }
   }
   if (buffer[0] !== UNICAST) throw new Error(`unknown relay kind ${buffer[0]}`)
   const messages: Array<{ uid: string; message: Buffer; meta: MessageMeta | undefined }> = []

@@ -51,6 +51,8 @@ export interface PusherConfigInput {
   maxAuthFailuresPerMinute?: number
   /** Sends per second one API key may make (`PUSHER_SEND_RATE_LIMIT`; default 0: no limit). */
   sendRateLimit?: number
+  /** How long a revocation is kept after its cut, in seconds (`PUSHER_REVOCATION_TTL_S`, default 86400): at least your tokens' lifetime. */
+  revocationTtlSeconds?: number
   /** Origins allowed to open WebSockets (`PUSHER_ALLOWED_ORIGINS`, comma-separated); unset: any. */
   allowedOrigins?: string | string[]
   /** `false` to serve no metrics route; `endpoint` to move it (relative to the prefix). */
@@ -100,6 +102,7 @@ export interface Limits {
   maxInboundFramesPerSecond: number
   maxAuthFailuresPerMinute: number
   sendRateLimit: number
+  revocationTtlSeconds: number
 }
 
 const LimitsSchema = Type.Object({
@@ -121,6 +124,7 @@ const LimitsSchema = Type.Object({
   maxInboundFramesPerSecond: Type.Integer({ minimum: 0 }),
   maxAuthFailuresPerMinute: Type.Integer({ minimum: 0 }),
   sendRateLimit: Type.Integer({ minimum: 0 }),
+  revocationTtlSeconds: Type.Integer({ minimum: 1, maximum: 31_536_000 }),
 })
 // The interface and the schema name the same limits, both ways.
 const sameLimits: [Static<typeof LimitsSchema>, Limits] = [] as unknown as [Limits, Static<typeof LimitsSchema>]
@@ -148,6 +152,9 @@ export const DEFAULT_LIMITS: Omit<Limits, 'maxConnections'> = {
   maxInboundFramesPerSecond: 50,
   maxAuthFailuresPerMinute: 100,
   sendRateLimit: 0,
+  // As long as a token issued before a revocation may still be valid: a day covers the
+  // usual connection token; longer-lived tokens need a longer setting.
+  revocationTtlSeconds: 86_400,
 }
 
 // The environment, typed and coerced by env-schema; every variable is optional here
@@ -178,6 +185,7 @@ const EnvSchema = Type.Object({
   PUSHER_MAX_INBOUND_FRAMES_PER_S: Type.Optional(Type.Integer()),
   PUSHER_MAX_AUTH_FAILURES_PER_MIN: Type.Optional(Type.Integer()),
   PUSHER_SEND_RATE_LIMIT: Type.Optional(Type.Integer()),
+  PUSHER_REVOCATION_TTL_S: Type.Optional(Type.Integer()),
   PUSHER_ALLOWED_ORIGINS: Type.Optional(Type.String()),
   PUSHER_METRICS: Type.Optional(Type.Boolean()),
   PUSHER_SWAGGER_UI: Type.Optional(Type.Boolean()),
@@ -273,6 +281,7 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     maxInboundFramesPerSecond: input.maxInboundFramesPerSecond ?? env.PUSHER_MAX_INBOUND_FRAMES_PER_S ?? DEFAULT_LIMITS.maxInboundFramesPerSecond,
     maxAuthFailuresPerMinute: input.maxAuthFailuresPerMinute ?? env.PUSHER_MAX_AUTH_FAILURES_PER_MIN ?? DEFAULT_LIMITS.maxAuthFailuresPerMinute,
     sendRateLimit: input.sendRateLimit ?? env.PUSHER_SEND_RATE_LIMIT ?? DEFAULT_LIMITS.sendRateLimit,
+    revocationTtlSeconds: input.revocationTtlSeconds ?? env.PUSHER_REVOCATION_TTL_S ?? DEFAULT_LIMITS.revocationTtlSeconds,
   }
   const [error] = checkLimits.Errors(limits)
   if (error !== undefined) fail(`option ${error.instancePath.slice(1)} ${error.message}`)

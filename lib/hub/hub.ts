@@ -208,6 +208,23 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   }
 
   /**
+   * Closes, with 4004, every connection of `uid` opened with credentials issued before
+   * `cutMs` (ms since the epoch; credentials without an issue time count as before any
+   * cut). Returns how many were closed.
+   */
+  revoke(uid: string, cutMs: number): number {
+    const set = this.users.get(uid)
+    if (set === undefined) return 0
+    let closed = 0
+    for (const connection of [...set]) {
+      if (connection.endReason !== undefined || connection.issuedAt >= cutMs) continue
+      this.drop(connection, 'revoked')
+      closed++
+    }
+    return closed
+  }
+
+  /**
    * Ends Connection.holdBack(): the connection has every durable message up to `coveredSeq`
    * (written by the replay, or closed); the held ones after it go out in order, checked
    * for gaps unless `checkGaps` is false (the store could not be read).

@@ -212,6 +212,19 @@ function registerBusMetrics(registry: Registry, bus: Bus): void {
     registers,
     collect() { setCounter(this, stats.broadcasts) },
   })
+  new Counter({
+    name: 'pusher_session_requests_total',
+    help: 'Session control asked of this node, by action: presence (users looked up), disconnect (kicks), revoke (revocations). The connections they closed are in pusher_disconnects_total{reason="kicked"|"revoked"}',
+    labelNames: ['action'],
+    registers,
+    collect() { setCounters(this, 'action', stats.sessions) },
+  })
+  new Gauge({
+    name: 'pusher_revocations',
+    help: 'Revocations in force that this node checks connections against',
+    registers,
+    collect() { this.set(bus.revocations.size) },
+  })
   if (!isClusterBus(bus)) return
 
   new Gauge({

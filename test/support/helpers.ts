@@ -29,9 +29,11 @@ export async function startHub(options: PusherOptions = {}, prefix = '', port = 
   return { app, url: `http://127.0.0.1:${bound}${prefix}`, wsUrl: `ws://127.0.0.1:${bound}${prefix}` }
 }
 
-export function token(claims: Record<string, unknown>, options: { key?: string; algorithm?: string; expiresIn?: number; notBefore?: number } = {}): string {
+/** A JWT signed with the test secret; `noTimestamp` leaves out the `iat` claim the signer adds otherwise. */
+export function token(claims: Record<string, unknown>, options: { key?: string; algorithm?: string; expiresIn?: number; notBefore?: number; noTimestamp?: boolean } = {}): string {
   const sign = createSigner({
     key: options.key ?? SECRET,
+    noTimestamp: options.noTimestamp ?? false,
     algorithm: (options.algorithm ?? 'HS256') as 'HS256',
     ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
     ...(options.notBefore !== undefined && { notBefore: options.notBefore }),
@@ -161,6 +163,12 @@ export async function post(hub: TestHub, path: string, body?: object | string, h
   const response = await fetch(`${hub.url}${path}`, init)
   const text = await response.text()
   return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+}
+
+/** GETs `path` with the test API key: the HTTP status and the JSON body. */
+export async function get(hub: TestHub, path: string): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${hub.url}${path}`, { headers: { authorization: `Bearer ${API_KEY}` } })
+  return { status: response.status, body: await response.json() }
 }
 
 /** A temporary directory for a test file's SQLite files, removed when the process exits. */

@@ -70,11 +70,12 @@ test('the document is valid OpenAPI 3.1', async () => {
 test('every route the hub registers is in the document, under its method and path', () => {
   // Fastify adds a HEAD twin to every GET by itself; the GET stands for both.
   const routes = registered.filter(({ method }) => method !== 'HEAD')
-  assert.ok(routes.length >= 9, `only ${routes.length} routes were seen`)
+  assert.ok(routes.length >= 14, `only ${routes.length} routes were seen`)
   const missing = routes.filter(({ method, url }) => document.paths[openapiPath(url)]?.[method.toLowerCase()] === undefined)
   assert.deepEqual(missing, [], 'routes missing from /openapi.json: give each a schema (docs/api.md says how)')
   for (const [method, url] of [['GET', '/ws'], ['POST', '/send'], ['GET', '/send'], ['POST', '/send/batch'], ['POST', '/broadcast'],
-    ['GET', '/messages/:id'], ['GET', '/metrics'], ['GET', '/health'], ['GET', '/ready'], ['GET', '/openapi.json']]) {
+    ['GET', '/messages/:id'], ['GET', '/users/:uid'], ['POST', '/presence'], ['GET', '/stats'], ['POST', '/users/:uid/disconnect'],
+    ['POST', '/users/:uid/revoke'], ['GET', '/metrics'], ['GET', '/health'], ['GET', '/ready'], ['GET', '/openapi.json']]) {
     assert.ok(routes.some((route) => route.method === method && route.url === url), `${method} ${url} was not registered`)
   }
 })
@@ -115,8 +116,8 @@ test('what the document says of the API key is what the hub does: 401 without it
       checked++
     }
   }
-  // The sender routes and the open ones (health, ready, metrics, this document).
-  assert.ok(checked >= 9, `only ${checked} operations checked`)
+  // The sender and session routes, and the open ones (health, ready, metrics, this document).
+  assert.ok(checked >= 14, `only ${checked} operations checked`)
   // /ws names the client's token, in a header or the query, not the API key.
   assert.deepEqual(document.paths['/ws']!.get!.security, [{ clientToken: [] }, { clientTokenQuery: [] }])
 })

@@ -32,6 +32,14 @@ COPY --from=build /app/dist ./dist
 RUN mkdir /data && chown node:node /data
 USER node
 EXPOSE 3000
+# Liveness: the process serves (GET /health). Docker reports it (docker ps, compose's
+# `condition: service_healthy`), and Swarm replaces a task that stays unhealthy. Not
+# GET /ready: a Redis outage makes every node unready at once, and restarting them all
+# would not bring Redis back (the compose files check /ready, where health is only shown).
+# Node images have no curl: Node's own fetch, with PORT and FASTIFY_PREFIX read as the
+# hub reads them. (No `$` in the command: compose files would try to interpolate it.)
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+(process.env.FASTIFY_PREFIX||'')+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # What `npm start` runs, without the build step. Configure with environment
 # variables: JWT_SECRET and PUSHER_API_KEY (required), PORT (default 3000), and the
 # others in docs/configuration.md.

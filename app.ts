@@ -18,6 +18,11 @@ import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/a
 import hubPlugin from './plugins/hub.js'
 import limitsPlugin from './plugins/limits.js'
 import metricsPlugin from './plugins/metrics.js'
+import healthPlugin from './plugins/health.js'
+import openapiPlugin from './plugins/openapi.js'
+import healthRoutes from './routes/health.js'
+import openapiRoute from './routes/openapi.js'
+import { ErrorBody } from './routes/error-schema.js'
 import sendRoutes from './routes/send.js'
 import sessionRoutes from './routes/sessions.js'
 import wsRoute from './routes/ws.js'
@@ -69,11 +74,18 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
   await fastify.register(storePlugin, { config })
   await fastify.register(webhooksPlugin, { config })
   await fastify.register(async function pusherRoutes(scope) {
-    // Metrics first: fastify-metrics' timing hooks only reach routes registered after it.
+    // The error body every route answers with, referred to by $ref ('ErrorBody#').
+    scope.addSchema(ErrorBody)
+    // The OpenAPI document first: it collects each route as it is declared.
+    await scope.register(openapiPlugin, { config })
+    await scope.register(healthPlugin)
+    // Metrics next: the timing hooks only reach routes registered after it.
     await scope.register(metricsPlugin, { config })
     await scope.register(wsRoute, { config })
     await scope.register(sendRoutes, { config })
     await scope.register(sessionRoutes, { config })
+    await scope.register(healthRoutes)
+    await scope.register(openapiRoute)
   }, { prefix: options.prefix ?? '' })
 
   if (config.dev) {

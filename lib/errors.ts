@@ -49,8 +49,14 @@ export const PusherError = {
   ),
   ROUTE_NOT_FOUND: createError(
     'PUSHER_ERR_ROUTE_NOT_FOUND',
-    'No route %s %s: the hub serves GET /ws, POST|GET /send, POST /send/batch, POST /broadcast, GET /messages/:id, GET /users/:uid, POST /presence, GET /stats, POST /users/:uid/disconnect, POST /users/:uid/revoke and GET /metrics',
+    'No route %s %s: the hub serves GET /ws, POST|GET /send, POST /send/batch, POST /broadcast, GET /messages/:id, GET /users/:uid, POST /presence, GET /stats, POST /users/:uid/disconnect, POST /users/:uid/revoke, GET /metrics, GET /health, GET /ready and GET /openapi.json (which lists every route)',
     404,
+  ),
+  // Operators and orchestrators (GET /ready).
+  NOT_READY: createError(
+    'PUSHER_ERR_NOT_READY',
+    'This node cannot deliver messages now (%s); send to and connect through another node until it answers 200',
+    503,
   ),
   SHUTTING_DOWN: createError(
     'PUSHER_ERR_SHUTTING_DOWN',

@@ -7,7 +7,7 @@ import fastifyMetricsModule, { type IMetricsPluginOptions } from 'fastify-metric
 import * as promClient from 'prom-client'
 import type { PusherConfig } from '../lib/config/config.js'
 import type { HistogramSeries } from '../lib/metrics/histogram.js'
-import { httpDurationHistogram, registerHubMetrics, registerStoreMetrics, registerWebhookMetrics } from '../lib/metrics/metrics.js'
+import { httpDurationHistogram, registerHubMetrics, registerReadinessMetric, registerStoreMetrics, registerWebhookMetrics } from '../lib/metrics/metrics.js'
 
 // fastify-metrics is CommonJS with `exports.default`; from ESM the plugin sits one level down.
 const fastifyMetrics = (fastifyMetricsModule as unknown as { default: FastifyPluginCallback<Partial<IMetricsPluginOptions>> }).default
@@ -43,7 +43,22 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
   await fastify.register(fastifyMetrics, {
     // fastify-metrics serves `client.register`; hand it a client whose register is ours.
     promClient: { ...promClient, register: registry },
-    endpoint: config.metrics.endpoint,
+    // Route options rather than a path, for the schema: it puts /metrics in the OpenAPI document.
+    endpoint: {
+      url: config.metrics.endpoint,
+      method: 'GET',
+      logLevel: 'fatal',
+      exposeHeadRoute: false,
+      schema: {
+        summary: 'Prometheus metrics of this node',
+        description: 'The Prometheus text format: the hub\'s connections, pending writes, sends, refusals, store and cluster metrics, HTTP durations and process metrics (docs/api.md lists them). Scrape every node: each counts only its own.',
+        tags: ['operations'],
+        security: [],
+        response: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+      // fastify-metrics puts its own handler in place of this one.
+      handler: () => {},
+    },
     defaultMetrics: { enabled: config.metrics.defaultMetrics, register: registry },
     // Its per-route timing (a prom-client histogram observed per request) cost about 20 µs
     // of a unicast send's CPU in the benchmark; the hook above records the same metric
@@ -56,10 +71,11 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
     registry.removeSingleMetric(name)
   }
   registerHubMetrics(registry, fastify.hub, fastify.bus, fastify.authFailures, fastify.pusherLimits.refusals.counts)
+  registerReadinessMetric(registry, fastify.pusherReadiness)
   // Only with durable delivery on (PUSHER_DB, or cluster mode).
   if (fastify.store !== undefined) registerStoreMetrics(registry, fastify.store)
   // Only with webhooks on (PUSHER_WEBHOOK_URL).
   if (fastify.webhooks !== undefined) registerWebhookMetrics(registry, fastify.webhooks)
 }
 
-export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-bus', 'pusher-auth', 'pusher-store', 'pusher-limits', 'pusher-webhooks'] })
+export default fp(metricsPlugin, { fastify: '5.x', name: 'pusher-metrics', dependencies: ['pusher-hub', 'pusher-bus', 'pusher-auth', 'pusher-store', 'pusher-limits', 'pusher-webhooks', 'pusher-health'] })

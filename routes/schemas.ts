@@ -1,5 +1,7 @@
 // Request and response shapes of the sender API, one TypeBox source for validation,
-// serialization and the handler's types. Unknown fields are errors, not silently dropped.
+// serialization, the handler's types and the OpenAPI document. Unknown fields are
+// errors, not silently dropped. A response schema also decides what is sent: a property
+// it does not list is dropped from the answer, so every field a Delivery can carry is here.
 import { Type } from 'typebox'
 import type { PusherConfig } from '../lib/config/config.js'
 import { MAX_TTL_SECONDS } from '../lib/store/ttl.js'
@@ -68,13 +70,6 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
     })),
     partial,
   })
-  const Error = Type.Object({
-    statusCode: Type.Integer(),
-    code: Type.String(),
-    error: Type.String(),
-    message: Type.String(),
-  })
-
   return {
     SendBody,
     // go-pusher also took its fields from the query string; a query carries the same fields.
@@ -86,6 +81,21 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
     MessageState,
     MessageParams,
     BatchResult,
-    Error,
   }
+}
+
+/** What each error status of the sender routes means; each route lists those it can answer. */
+export const SENDER_ERRORS = {
+  400: 'Invalid input: a missing, unknown or mistyped field, malformed JSON, an invalid uid or ttl, or a ttl without a message store (the code says which). Nothing was sent',
+  401: 'No API key, or an unknown one (PUSHER_ERR_SENDER_UNAUTHORIZED); comes with WWW-Authenticate: Bearer',
+  404: 'The user has no open connection on any node (PUSHER_ERR_USER_OFFLINE). Nothing was sent or kept',
+  413: 'A message over maxMessageBytes in UTF-8 (PUSHER_ERR_MESSAGE_TOO_LARGE), or a body far over any limit. Nothing was sent',
+  415: 'A body that is neither JSON nor a form',
+  429: 'Too many failed authentications from this address (PUSHER_ERR_TOO_MANY_FAILURES, with Retry-After), or more than PUSHER_SEND_RATE_LIMIT requests a second with this key',
+  503: 'Nothing was sent or stored: Redis is unreachable in cluster mode and the user is not connected here (PUSHER_ERR_CLUSTER_UNAVAILABLE), the store cannot write (PUSHER_ERR_STORE_UNAVAILABLE), or the hub is shutting down. Retry shortly',
+} as const
+
+/** The SENDER_ERRORS entries of these statuses. */
+export function senderErrors(...statuses: Array<keyof typeof SENDER_ERRORS>): Record<number, string> {
+  return Object.fromEntries(statuses.map((status) => [status, SENDER_ERRORS[status]]))
 }

@@ -12,7 +12,8 @@ import { PusherError } from '../lib/errors.js'
 import { fromStore } from '../lib/store/durable-send.js'
 import { ttlSeconds } from '../lib/store/ttl.js'
 import { assertUid } from '../lib/auth/uid.js'
-import { senderSchemas } from './schemas.js'
+import { errorResponses } from './error-schema.js'
+import { SENDER_ERRORS, senderErrors, senderSchemas } from './schemas.js'
 import { checkWithTypeBox, formatValidationErrors } from './validation.js'
 
 interface SendFields {
@@ -77,7 +78,19 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   fastify.post('/send', {
     bodyLimit,
     preValidation: takeFieldsFromQuery,
-    schema: { body: schemas.SendBody, querystring: schemas.SendQuery, response: { 200: schemas.Delivered, 202: schemas.Delivered } },
+    schema: {
+      summary: 'Send a message to every connection of a user',
+      description: 'The fields come as JSON or as a form; go-pusher\'s way, query parameters alone with no body, works too (form fields win, the query fills in what is missing). With `ttl` or `durable` the message is stored first and waits for the user\'s next connection if none takes it now.',
+      tags: ['senders'],
+      consumes: FORM_OR_JSON,
+      body: schemas.SendBody,
+      querystring: schemas.SendQuery,
+      response: {
+        200: { ...schemas.Delivered, description: 'written to the user\'s connections (`delivered` of them, on `nodes` nodes); a durable send also has `id`, `seq` and `status: "delivered"`' },
+        202: { ...schemas.Delivered, description: 'a durable send whose user has no connection now: stored (`status: "queued"`, `delivered: 0`), sent on the next connect' },
+        ...errorResponses(senderErrors(400, 401, 404, 413, 415, 429, 503)),
+      },
+    },
   }, (request, reply) => {
     // A form body overrides the query's fields, and a JSON body ignores them: they are
     // still held to the same rules, as the query schema held them before.
@@ -88,11 +101,36 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   })
 
   fastify.get('/send', {
-    schema: { querystring: schemas.SendBody, response: { 200: schemas.Delivered, 202: schemas.Delivered } },
+    schema: {
+      summary: 'Send a message to every connection of a user, from the query string',
+      description: 'go-pusher\'s form of POST /send. Prefer POST where a retry must not send twice: proxies may retry a GET.',
+      tags: ['senders'],
+      querystring: schemas.SendBody,
+      response: {
+        200: { ...schemas.Delivered, description: 'as for POST /send' },
+        202: { ...schemas.Delivered, description: 'as for POST /send: stored, sent on the next connect' },
+        ...errorResponses(senderErrors(400, 401, 404, 413, 429, 503)),
+      },
+    },
   }, (request, reply) => sendOne(request.query, reply))
 
   fastify.get('/messages/:id', {
-    schema: { params: schemas.MessageParams, response: { 200: schemas.MessageState } },
+    schema: {
+      summary: 'The state of a durable message',
+      description: 'Where a message sent with a ttl is: queued, delivered, acked or expired, with the times. Kept until a while after it was acknowledged or expired.',
+      tags: ['senders'],
+      params: schemas.MessageParams,
+      response: {
+        200: { ...schemas.MessageState, description: 'the message, as it is now' },
+        ...errorResponses({
+          400: 'An id that is empty or over 64 characters, or no message store (PUSHER_ERR_STORE_DISABLED)',
+          401: SENDER_ERRORS[401],
+          404: 'No such message is kept (PUSHER_ERR_MESSAGE_NOT_FOUND): a wrong id, or one forgotten after it was closed',
+          429: SENDER_ERRORS[429],
+          503: 'The store cannot be reached (PUSHER_ERR_STORE_UNAVAILABLE), or the hub is shutting down. Retry shortly',
+        }),
+      },
+    },
   }, async (request) => {
     if (store === undefined) throw new PusherError.STORE_DISABLED()
     const message = await fromStore(() => store.get(request.params.id))
@@ -107,7 +145,16 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
 
   fastify.post('/send/batch', {
     bodyLimit: config.maxBatchBytes,
-    schema: { body: schemas.BatchBody, response: { 200: schemas.BatchResult } },
+    schema: {
+      summary: 'Send many messages, each to its user, in one request',
+      description: 'Each message to its own user; the answer lists them in request order. A batch is refused whole (nothing sent) if any uid, ttl or size is wrong. With `ttl` or `durable` (for all, or a `ttl` per message) messages are stored first.',
+      tags: ['senders'],
+      body: schemas.BatchBody,
+      response: {
+        200: { ...schemas.BatchResult, description: 'per message, how many connections took it; users with none count as `offline` (durable items: `status: "queued"`)' },
+        ...errorResponses(senderErrors(400, 401, 413, 415, 429, 503)),
+      },
+    },
   }, (request) => {
     // Check every size first, so a batch is either refused whole or sent whole (the bus
     // checks every uid and ttl before it stores or sends anything).
@@ -119,7 +166,18 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   fastify.post('/broadcast', {
     bodyLimit,
     preValidation: takeFieldsFromQuery,
-    schema: { body: schemas.BroadcastBody, querystring: schemas.BroadcastQuery, response: { 200: schemas.Delivered } },
+    schema: {
+      summary: 'Send a message to every connection of every user',
+      description: 'On every node of a cluster. Fields as JSON, a form, or query parameters alone, as for POST /send.',
+      tags: ['senders'],
+      consumes: FORM_OR_JSON,
+      body: schemas.BroadcastBody,
+      querystring: schemas.BroadcastQuery,
+      response: {
+        200: { ...schemas.Delivered, description: 'the connections written to (other nodes\' counts as of their last report)' },
+        ...errorResponses(senderErrors(400, 401, 413, 415, 429, 503)),
+      },
+    },
   }, (request) => {
     checkSize(request.body.message)
     return bus.broadcast(request.body.message)
@@ -144,6 +202,9 @@ async function limitSendRate(fastify: FastifyInstance, config: PusherConfig): Pr
     errorResponseBuilder: (request, context) => new PusherError.SEND_RATE_LIMITED(keyName(request), context.max, context.after),
   })
 }
+
+/** Body types the sender routes that go-pusher had accept, for the OpenAPI document. */
+const FORM_OR_JSON = ['application/json', 'application/x-www-form-urlencoded']
 
 /**
  * go-pusher read `r.FormValue`, which merges query and form fields: a POST with no

@@ -7,8 +7,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import fp from 'fastify-plugin'
 import { isClusterBus } from '../lib/bus/bus.js'
 import type { PusherConfig } from '../lib/config/config.js'
+import { errorResponses } from './error-schema.js'
 import { sessionSchemas } from './session-schemas.js'
-import { senderSchemas } from './schemas.js'
+import { SENDER_ERRORS } from './schemas.js'
 import { checkWithTypeBox, formatValidationErrors } from './validation.js'
 
 export interface SessionRoutesOptions {
@@ -22,22 +23,39 @@ async function sessionRoutes(instance: FastifyInstance, { config }: SessionRoute
   fastify.addHook('onRequest', fastify.verifySender)
 
   const schemas = sessionSchemas(config)
-  const { Error: ErrorBody } = senderSchemas(config)
-  const errors = { 400: ErrorBody, 401: ErrorBody, 503: ErrorBody }
+  const errors = errorResponses(SESSION_ERRORS)
+  const tags = ['sessions']
   const { bus, hub } = fastify
 
   fastify.get('/users/:uid', {
-    schema: { params: schemas.UserParams, response: { 200: schemas.UserPresence, ...errors } },
+    schema: {
+      summary: 'Whether a user is online, on any node',
+      tags,
+      params: schemas.UserParams,
+      response: { 200: { ...schemas.UserPresence, description: 'the user\'s connections, on every node' }, ...errors },
+    },
   }, async (request) => (await bus.presenceOf([request.params.uid]))[0]!)
 
   fastify.post('/presence', {
-    schema: { body: schemas.PresenceBody, response: { 200: schemas.PresenceResults, ...errors } },
+    schema: {
+      summary: 'Whether each of many users is online',
+      tags,
+      body: schemas.PresenceBody,
+      response: { 200: { ...schemas.PresenceResults, description: 'one result per uid, in request order' }, ...errors },
+    },
   }, async (request) => ({
     results: (await bus.presenceOf(request.body.uids)).map(({ uid, online, connections }) => ({ uid, online, connections })),
   }))
 
   fastify.get('/stats', {
-    schema: { response: { 200: schemas.ClusterStats, 401: ErrorBody } },
+    schema: {
+      summary: 'Connections and users online: the cluster and this node',
+      tags,
+      response: {
+        200: { ...schemas.ClusterStats, description: 'the cluster\'s numbers, and this node\'s own' },
+        ...errorResponses({ 401: SESSION_ERRORS[401], 429: SESSION_ERRORS[429] }),
+      },
+    },
   }, () => ({
     ...bus.cluster(),
     node: { id: isClusterBus(bus) ? bus.nodeId : 'local', connections: hub.connectionCount, users: hub.userCount },
@@ -45,16 +63,38 @@ async function sessionRoutes(instance: FastifyInstance, { config }: SessionRoute
 
   fastify.post('/users/:uid/disconnect', {
     preValidation: noBodyAsEmpty,
-    schema: { params: schemas.UserParams, body: schemas.DisconnectBody, response: { 200: schemas.Disconnection, ...errors } },
+    schema: {
+      summary: 'Close every connection of a user, on every node',
+      description: 'Close code 4002 (the client may reconnect), or 4003 with `reconnect: false` (it must not). The body may be left out.',
+      tags,
+      params: schemas.UserParams,
+      body: schemas.DisconnectBody,
+      response: { 200: { ...schemas.Disconnection, description: 'the connections closed, on every node' }, ...errors },
+    },
   }, (request) => bus.disconnect(request.params.uid, { reconnect: request.body.reconnect }))
 
   fastify.post('/users/:uid/revoke', {
     preValidation: noBodyAsEmpty,
-    schema: { params: schemas.UserParams, body: schemas.RevokeBody, response: { 200: schemas.Revocation, ...errors } },
+    schema: {
+      summary: 'Revoke a user\'s tokens issued before a time, and close the connections they opened',
+      description: 'Tokens of the user issued (iat) before `before` (default: now) are refused with 401 (reason revoked), on every node, and the connections they opened are closed with 4004. The body may be left out.',
+      tags,
+      params: schemas.UserParams,
+      body: schemas.RevokeBody,
+      response: { 200: { ...schemas.Revocation, description: 'the cut in force, and how long it is kept' }, ...errors },
+    },
   }, (request) => {
     const before = request.body.before
     return bus.revoke(request.params.uid, { beforeMs: before === undefined ? undefined : before * 1000 })
   })
+}
+
+/** What each error status of the session routes means (the OpenAPI document lists them). */
+const SESSION_ERRORS = {
+  400: 'A uid that is empty, too long or not well-formed Unicode (PUSHER_ERR_INVALID_UID), or a missing, unknown or mistyped field (FST_ERR_VALIDATION)',
+  401: SENDER_ERRORS[401],
+  429: 'Too many failed authentications from this address (PUSHER_ERR_TOO_MANY_FAILURES, with Retry-After)',
+  503: 'Cluster mode: Redis is unreachable, so the other nodes could not be asked or told (PUSHER_ERR_CLUSTER_UNAVAILABLE); or the hub is shutting down. Retry shortly',
 }
 
 /** Every field of a kick or a revocation is optional: a POST without a body means the defaults. */

@@ -1,7 +1,7 @@
 // GET /ws: authenticate first, answer 401 before any upgrade, then hand the socket to
 // the hub. go-pusher clients connect unchanged with ?token=<jwt>.
 import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { CloseCode } from '../lib/hub/close-codes.js'
@@ -10,6 +10,8 @@ import { PusherError } from '../lib/errors.js'
 import { parseSince } from '../lib/hub/envelope.js'
 import { releaseUpgradeResponse } from '../lib/hub/raw-socket.js'
 import { PROTOCOL_FRAMED, selectProtocol } from '../lib/auth/token.js'
+import { Type } from 'typebox'
+import { errorResponses } from './error-schema.js'
 
 export interface WsRouteOptions {
   config: PusherConfig
@@ -64,6 +66,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
   fastify.route({
     method: 'GET',
     url: '/ws',
+    schema: WS_SCHEMA,
     onRequest: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
       if (!request.ws) return done(new PusherError.UPGRADE_REQUIRED())
       guard.admitted(request.raw.socket)
@@ -123,6 +126,33 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
       })
     },
   })
+}
+
+/**
+ * For the OpenAPI document, which has no words for a WebSocket: the upgrade as the GET it
+ * starts with. The query is read by the onRequest hook above, before validation runs;
+ * this schema accepts whatever that hook accepted.
+ */
+const WS_SCHEMA: FastifySchema = {
+  summary: 'Connect a user\'s device: a WebSocket upgrade',
+  description: 'A WebSocket handshake (Upgrade: websocket). The JWT comes as ?token=, as "Authorization: Bearer <jwt>", or as the subprotocol "bearer.<jwt>" next to "pusher.v1" (or "pusher.framed.v1" for the framed protocol, which resuming with ?since= needs). Every refusal is an HTTP answer before the upgrade. Messages then arrive as text frames; docs/api.md describes the protocol and its close codes.',
+  tags: ['clients'],
+  security: [{ clientToken: [] }, { clientTokenQuery: [] }],
+  querystring: Type.Object({
+    token: Type.Optional(Type.String({ description: 'the user\'s JWT, when it is not in a header or subprotocol' })),
+    since: Type.Optional(Type.String({ description: 'framed protocol: the seq of the last message the client processed; what was kept after it is written first (0: everything kept)' })),
+  }),
+  response: {
+    101: { description: 'Switching Protocols: the connection is a WebSocket from now on', type: 'null' },
+    ...errorResponses({
+      400: '?since= is not a whole number (PUSHER_ERR_INVALID_SINCE)',
+      401: 'No token, or a token that is malformed, badly signed, expired or without a valid uid (PUSHER_ERR_TOKEN_MISSING, PUSHER_ERR_TOKEN_INVALID; the message names the reason)',
+      403: 'A browser page from an origin not in PUSHER_ALLOWED_ORIGINS (PUSHER_ERR_ORIGIN_FORBIDDEN)',
+      426: 'A plain GET without the WebSocket upgrade (PUSHER_ERR_UPGRADE_REQUIRED)',
+      429: 'The user holds PUSHER_MAX_CONNECTIONS_PER_USER connections here, or this address failed too often (with Retry-After)',
+      503: 'This node is full (PUSHER_ERR_HUB_FULL) or shutting down (PUSHER_ERR_SHUTTING_DOWN): connect to another node',
+    }),
+  },
 }
 
 // Protocol errors (a frame over maxInboundBytes, bad UTF-8) already make ws close the

@@ -138,6 +138,12 @@ export interface ClusterBus extends Bus {
   /** The command connection to Redis, which the Redis message store shares. */
   readonly redis: Redis
   readonly redisUp: boolean
+  /**
+   * True while this node can hear what other nodes relay to it: the subscriber connection
+   * is ready, subscribed to this node's relay channel, and Redis, asked over the command
+   * connection at the last lease renewal, lists a subscriber on that channel.
+   */
+  readonly subscriberUp: boolean
   readonly relay: RelayStats
   /** Resolves once the presence changes made so far (connects, disconnects) are written to Redis, or failed. */
   presenceSettled(): Promise<void>

@@ -52,6 +52,12 @@ export class RedisBus extends BusBase implements ClusterBus {
   private presenceWrite: Promise<void> = Promise.resolve()
   private leaseTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** A subscribe to this node's channels completed on the subscriber's current connection. */
+  private relaySubscribed = false
+  /** Counts the subscriber's connections, so a subscribe answered on an old one is not taken for the new one. */
+  private subscriberConnection = 0
+  /** Whether Redis listed a subscriber on this node's channel at the last lease renewal. */
+  private relayListed = true
 
   constructor(private readonly hub: Hub, private readonly options: RedisBusOptions) {
     super(options)
@@ -71,6 +77,13 @@ export class RedisBus extends BusBase implements ClusterBus {
     watchLink(this.commands, 'commands', options.log, () => this.relay.reconnects++)
     watchLink(this.subscriber, 'subscriber', options.log)
     this.subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => this.onRelay(payload))
+    // ioredis re-subscribes by itself once reconnected, but says nothing when that is
+    // done: subscribing again (idempotent) is how the node learns it hears relays again.
+    this.subscriber.on('close', () => {
+      this.relaySubscribed = false
+      this.subscriberConnection++
+    })
+    this.subscriber.on('ready', () => void this.subscribeRelay().catch(() => {}))
     // Revocations published while the subscriber was away were missed: read them all again.
     this.subscriber.on('ready', () => void this.loadRevocations())
     hub.on('connect', this.onPresenceChange)
@@ -88,7 +101,7 @@ export class RedisBus extends BusBase implements ClusterBus {
       client.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => client.once('ready', () => resolve()))
     await Promise.all([ready(this.commands), ready(this.subscriber)])
     // ioredis re-subscribes after 'ready'; subscribing again (idempotent) waits for it.
-    await this.subscriber.subscribe(this.channel, this.broadcastChannel)
+    await this.subscribeRelay()
   }
 
   /** The command connection, for the Redis message store to share. */
@@ -101,13 +114,18 @@ export class RedisBus extends BusBase implements ClusterBus {
     return this.commands.status === 'ready'
   }
 
+  /** True while relays from other nodes reach this node (see ClusterBus.subscriberUp). */
+  get subscriberUp(): boolean {
+    return this.subscriber.status === 'ready' && this.relaySubscribed && this.relayListed
+  }
+
   /** Subscribes and takes a first lease; resolves even if Redis is away (the node then heals later). */
   async start(): Promise<void> {
     const interval = Math.max(100, Math.floor(this.options.leaseTtlMs / 5))
     this.leaseTimer = setInterval(() => void this.renewLease(), interval)
     this.leaseTimer.unref()
     try {
-      await this.subscriber.subscribe(this.channel, this.broadcastChannel)
+      await this.subscribeRelay()
       await this.renewLease()
       await this.loadRevocations()
     } catch (error) {
@@ -320,6 +338,12 @@ export class RedisBus extends BusBase implements ClusterBus {
     return received > 0
   }
 
+  private async subscribeRelay(): Promise<void> {
+    const connection = this.subscriberConnection
+    await this.subscriber.subscribe(this.channel, this.broadcastChannel)
+    if (connection === this.subscriberConnection) this.relaySubscribed = true
+  }
+
   private onRelay(payload: Buffer): void {
     let relayed
     try {
@@ -393,8 +417,12 @@ export class RedisBus extends BusBase implements ClusterBus {
       }
       // ioredis re-subscribes by itself after a reconnect; should that ever not happen,
       // relays to this node would reach no one, so check, and subscribe again if needed.
+      // Until a later renewal finds the subscriber listed, the node is not ready: after a
+      // failover the subscriber may still be connected, and subscribed, to a server the
+      // other nodes no longer publish to.
       const [, subscribers] = (await this.commands.pubsub('NUMSUB', this.channel)) as [string, number]
-      if (Number(subscribers) === 0) await this.subscriber.subscribe(this.channel, this.broadcastChannel)
+      this.relayListed = Number(subscribers) > 0
+      if (!this.relayListed) await this.subscribeRelay()
       if (Date.now() - this.lastRevocationPrune >= REVOCATION_PRUNE_MS) {
         this.lastRevocationPrune = Date.now()
         await this.revoked.prune()

@@ -59,6 +59,8 @@ export interface PusherConfigInput {
   allowedOrigins?: string | string[]
   /** `false` to serve no metrics route; `endpoint` to move it (relative to the prefix). */
   metrics?: false | { endpoint?: string; defaultMetrics?: boolean }
+  /** Serve Swagger UI for the OpenAPI document at /docs (`PUSHER_SWAGGER_UI`, false). Needs the package @fastify/swagger-ui. */
+  swaggerUi?: boolean
   /** Cluster mode: a redis:// URL or ioredis options (Sentinel included) (`REDIS_URL`). Absent: one process. */
   redis?: string | RedisOptions
   /**
@@ -190,6 +192,7 @@ const EnvSchema = Type.Object({
   PUSHER_REVOCATION_TTL_S: Type.Optional(Type.Integer()),
   PUSHER_ALLOWED_ORIGINS: Type.Optional(Type.String()),
   PUSHER_METRICS: Type.Optional(Type.Boolean()),
+  PUSHER_SWAGGER_UI: Type.Optional(Type.Boolean()),
   REDIS_URL: Type.Optional(Type.String()),
   REDIS_SENTINELS: Type.Optional(Type.String()),
   REDIS_SENTINEL_NAME: Type.Optional(Type.String()),
@@ -221,6 +224,8 @@ export interface PusherConfig extends Limits {
   apiKeys: string[]
   dev: boolean
   metrics: false | { endpoint: string; defaultMetrics: boolean }
+  /** Swagger UI at /docs. */
+  swaggerUi: boolean
   /** Exact origins allowed to open WebSockets; undefined: any (and requests without Origin always). */
   allowedOrigins: Set<string> | undefined
   /** Undefined: no durable delivery. `path` undefined with a cluster: the Redis store. */
@@ -317,5 +322,6 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
   const cluster = resolveCluster(input, env)
   const store = resolveStore(input, env, cluster !== undefined, dev)
   const webhooks = resolveWebhooks(input.webhooks, env, warnings, store !== undefined)
-  return { ...limits, jwt, apiKeys, dev, metrics, allowedOrigins, cluster, store, webhooks, generated, warnings, descriptorLimit: fdLimit }
+  const swaggerUi = input.swaggerUi ?? env.PUSHER_SWAGGER_UI ?? false
+  return { ...limits, jwt, apiKeys, dev, metrics, swaggerUi, allowedOrigins, cluster, store, webhooks, generated, warnings, descriptorLimit: fdLimit }
 }

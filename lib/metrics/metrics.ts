@@ -9,6 +9,7 @@ import { FastHistogram } from './histogram.js'
 import type { Hub } from '../hub/hub.js'
 import { type Bus, isClusterBus } from '../bus/bus.js'
 import type { MessageStatus, MessageStore } from '../store/store.js'
+import type { Readiness } from '../health/readiness.js'
 import { STORE_OPERATIONS, TimedStore } from '../store/timing.js'
 import type { WebhookStats } from '../webhooks/sender.js'
 
@@ -205,6 +206,18 @@ export function registerWebhookMetrics(registry: Registry, webhooks: { stats: We
     help: 'Webhook events this node holds: waiting for a first attempt, for a retry, or in flight',
     registers,
     collect() { this.set(webhooks.queueLength) },
+  })
+}
+
+/** pusher_ready: GET /ready's answer as a number, checked at scrape time (the store probe is cached for a second). */
+export function registerReadinessMetric(registry: Registry, readiness: Readiness): void {
+  new Gauge({
+    name: 'pusher_ready',
+    help: '1 while this node can deliver (GET /ready answers 200), 0 while a readiness check fails: shutting down, Redis link or relay subscription down (cluster mode), store unable to write',
+    registers: [registry],
+    async collect() {
+      this.set((await readiness.check()).ready ? 1 : 0)
+    },
   })
 }
 

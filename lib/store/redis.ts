@@ -14,6 +14,7 @@
 //                           (the scripts keep it exact; countByStatus() adds what lapsed since)
 //   unacked       zset      due time -> id, only with unackedAfterMs: claimUnacked() removes
 //                           what is due and reports the messages still open (webhooks)
+//   write-probe   string    the time of the last checkWritable(), expiring after a minute
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { assertUids } from '../auth/uid.js'
@@ -256,6 +257,11 @@ export class RedisStore implements MessageStore {
     // Never below zero, even under keys written before the counters existed.
     const atLeast0 = (n: number) => Math.max(0, n)
     return { queued: atLeast0(queued), delivered: atLeast0(delivered), acked: atLeast0(acked), expired: atLeast0(expired) }
+  }
+
+  /** A key of its own that expires by itself, so probes leave nothing behind. */
+  async checkWritable(now = Date.now()): Promise<void> {
+    await this.redis.set(`${this.prefix}write-probe`, now, 'PX', 60_000)
   }
 
   /** The Redis connection belongs to the bus; closing the store leaves it open. */

@@ -42,6 +42,10 @@ END;
 -- still open. A row outlives its message by at most keepClosedMs (the sweep prunes).
 CREATE TABLE IF NOT EXISTS unacked_due (id TEXT PRIMARY KEY, due INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS unacked_due_by_due ON unacked_due (due);
+
+-- One row that checkWritable() rewrites: a real write to the file, so a read-only or
+-- failing disk shows up in the readiness check before a sender's append meets it.
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY CHECK (id = 1), written_at INTEGER NOT NULL);
 `
 
 /** Fills status_counts once, when the table is new (a new file, or one written before it existed). */

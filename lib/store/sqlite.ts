@@ -103,6 +103,8 @@ export class SqliteStore implements MessageStore {
       // Through messages_open_by_expiry: only the open messages past their TTL that no sweep expired yet.
       lapsed: db.prepare<[number], { status: MessageStatus; n: number }>(
         `SELECT status, COUNT(*) AS n FROM messages WHERE ${OPEN} AND expires_at <= ? GROUP BY status`),
+      probe: db.prepare<[number]>(
+        'INSERT INTO write_probe (id, written_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at'),
     }
     this.commitTurn = db.transaction((appends: PendingAppend[], marks: PendingDelivered[], acks: PendingAck[]) => {
       const stored = appends.map(({ messages, now }) => messages.map((m) => this.insert(m, now)))
@@ -185,6 +187,11 @@ export class SqliteStore implements MessageStore {
       counts.expired += n
     }
     return counts
+  }
+
+  /** One row rewritten in a transaction of its own: it commits (to the WAL) like an append. */
+  async checkWritable(now = Date.now()): Promise<void> {
+    this.statements.probe.run(now)
   }
 
   async close(): Promise<void> {

@@ -98,6 +98,12 @@ export interface MessageStore {
    * to call at every metrics scrape.
    */
   countByStatus(now?: number): Promise<Record<MessageStatus, number>>
+  /**
+   * Writes a few bytes where the messages live and resolves once they are written, or
+   * rejects with why they could not be (a read-only or full disk, Redis away): the
+   * readiness check's probe. Touches no message, seq or count.
+   */
+  checkWritable(now?: number): Promise<void>
   close(): Promise<void>
   /**
    * Called with the messages a sweep() or an append() expired before they were

@@ -57,6 +57,11 @@ export class TimedStore implements MessageStore {
     return this.inner.countByStatus(now)
   }
 
+  /** Not timed either: the readiness check calls it, at most about once a second. */
+  checkWritable(now?: number): Promise<void> {
+    return this.inner.checkWritable(now)
+  }
+
   close(): Promise<void> {
     return this.inner.close()
   }

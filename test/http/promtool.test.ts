@@ -45,7 +45,7 @@ test('promtool check metrics passes on /metrics after every kind of traffic', { 
 
   const text = await (await fetch(`${hub.url}/metrics`)).text()
   // Every family the dashboard and alerts use is present with samples.
-  for (const name of ['connections', 'pending', 'pusher_users_online', 'pusher_messages_total', 'pusher_delivery_latency_seconds_bucket',
+  for (const name of ['connections', 'pending', 'pusher_ready', 'pusher_users_online', 'pusher_messages_total', 'pusher_delivery_latency_seconds_bucket',
     'pusher_disconnects_total', 'pusher_auth_failures_total', 'pusher_refused_total', 'http_request_duration_seconds_bucket', 'process_cpu_user_seconds_total']) {
     assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), `${name} missing`)
   }
@@ -78,7 +78,7 @@ test('promtool check metrics passes on a cluster node\'s /metrics too', { skip }
     await settle(node)
     await post(node, '/send', { uid: 'c1', message: 'x' })
     const text = await (await fetch(`${node.url}/metrics`)).text()
-    for (const name of ['pusher_redis_up', 'pusher_cluster_nodes', 'pusher_cluster_users_online', 'pusher_relayed_total']) {
+    for (const name of ['pusher_redis_up', 'pusher_ready', 'pusher_cluster_nodes', 'pusher_cluster_users_online', 'pusher_relayed_total']) {
       assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), `${name} missing`)
     }
     const { code, output } = await promtool(['check', 'metrics'], text)

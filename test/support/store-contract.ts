@@ -169,5 +169,18 @@ export function storeContract(engine: string, open: () => Promise<MessageStore>,
       await store.sweep(forget)
       assert.deepEqual(await counts(forget), { queued: 0, delivered: 0, acked: 0, expired: CONTRACT_OPTIONS.maxPerUser })
     })
+
+    test('checkWritable resolves on a store that can write, and leaves messages, seqs and counts as they were', async () => {
+      const t = t0 + 100 * 24 * 60 * MINUTE
+      const [before] = await store.append([{ uid: 'hal', data: 'h1', ttlMs: MINUTE }], t)
+      const counts = await store.countByStatus(t)
+      const stats = { ...store.stats }
+      await store.checkWritable(t)
+      await store.checkWritable(t + 1)
+      assert.deepEqual(await store.countByStatus(t), counts)
+      assert.deepEqual(store.stats, stats)
+      assert.equal(await store.lastSeq('hal'), before!.seq)
+      assert.deepEqual((await store.open('hal', 0, 10, t)).map((m) => m.data), ['h1'])
+    })
   })
 }

@@ -114,3 +114,11 @@ test('an allowed origin must be an exact origin; a custom authenticator without 
   const listed = resolveConfig({ apiKeys: [key], allowedOrigins: 'https://app.example.com', env: {} }, true)
   assert.equal(listed.warnings.length, 0)
 })
+
+test('Swagger UI is off unless PUSHER_SWAGGER_UI or the swaggerUi option turns it on; the option wins', () => {
+  const base = { jwt: { secret }, apiKeys: [key] }
+  assert.equal(resolveConfig({ ...base, env: {} }, false).swaggerUi, false)
+  assert.equal(resolveConfig({ ...base, env: { PUSHER_SWAGGER_UI: 'true' } }, false).swaggerUi, true)
+  assert.equal(resolveConfig({ ...base, swaggerUi: false, env: { PUSHER_SWAGGER_UI: 'true' } }, false).swaggerUi, false)
+  assert.throws(() => resolveConfig({ ...base, env: { PUSHER_SWAGGER_UI: 'sometimes' } }, false), refused(/PUSHER_SWAGGER_UI/))
+})

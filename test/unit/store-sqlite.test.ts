@@ -6,6 +6,7 @@ import { rmSync } from 'node:fs'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import type Database from 'better-sqlite3'
 import { SqliteStore } from '../../lib/store/sqlite.js'
 import { timedStore } from '../../lib/store/timing.js'
 import { tempDir } from '../support/helpers.js'
@@ -79,4 +80,20 @@ test('the timed store settles once the updates fired without waiting have landed
   const refused = store.markDelivered(['gone']).then(() => 'landed', () => 'failed')
   await store.settled()
   assert.equal(await refused, 'failed')
+})
+
+test('checkWritable rejects, as appends do, once the database cannot be written; and resolves again after', async () => {
+  const store = new SqliteStore({ path: newPath(), ...CONTRACT_OPTIONS })
+  await store.checkWritable()
+  // query_only refuses writes with SQLITE_READONLY, the error a file system remounted
+  // read-only gives: the store's own connection is the only way to make it so here.
+  const db = (store as unknown as { db: Database.Database }).db
+  db.pragma('query_only = ON')
+  await assert.rejects(store.checkWritable(), /readonly/)
+  await assert.rejects(store.append([{ uid: 'ivy', data: 'lost', ttlMs: 60_000 }]), /readonly/)
+  db.pragma('query_only = OFF')
+  await store.checkWritable()
+  await store.close()
+  // A closed store cannot write either.
+  await assert.rejects(store.checkWritable(), /not open/)
 })

@@ -122,7 +122,7 @@ export const options: FastifyHttpOptions<Server> = {
   // Keep-alive sockets of senders are closed at shutdown instead of holding it open.
   forceCloseConnections: 'idle',
   // A uid in a path (/users/:uid), percent-encoded, may be longer than find-my-way's default 100.
-  maxParamLength: 8192,
+  routerOptions: { maxParamLength: 8192 },
   // Node checks its request timeouts every 30 s unless told otherwise; the hub's are 10 s.
   http: { connectionsCheckingInterval: 1000 },
   // Behind a reverse proxy: request.ip is then the client's, for the per-address limits.

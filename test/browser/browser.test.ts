@@ -236,3 +236,31 @@ test('in Chromium: the client refreshes its token on the open connection before 
     await hub.app.close()
   }
 })
+
+test('in Chromium: a kick that allows a reconnect (4002) is followed by one; a kick for good (4003) ends the client', { skip, timeout: 60_000 }, async () => {
+  const hub = await hubOn('kicks.db')
+  let asked = 0
+  try {
+    const { page, reports } = await openPage(hub.wsUrl, () => {
+      asked++
+      return token({ uid: 'browser-kicked' })
+    })
+    await reports.find('open')
+    const kick = await fetch(`${hub.url}/users/browser-kicked/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } })
+    assert.deepEqual(await kick.json(), { disconnected: 1, nodes: 1 })
+    assert.deepEqual(await reports.find('close'), { code: 4002, reason: 'disconnected by the server: reconnect later', willReconnect: true })
+    await reports.find('open', () => reports.list.filter((r) => r.event === 'open').length === 2)
+    const forGood = await fetch(`${hub.url}/users/browser-kicked/disconnect`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reconnect: false }),
+    })
+    assert.equal(forGood.status, 200)
+    assert.deepEqual(await reports.find('close', (c) => c.code === 4003), { code: 4003, reason: 'disconnected by the server: do not reconnect', willReconnect: false })
+    assert.equal(asked, 2, 'no token asked for after 4003')
+    assert.deepEqual(reports.list.filter((r) => r.event === 'error' || r.event === 'pageerror'), [])
+  } finally {
+    await hub.app.close()
+  }
+})
+

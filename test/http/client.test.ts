@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
 import { backoffDelay, PusherClient, type PusherClientEvents, type PusherClientOptions, type PusherMessage } from '../../client/index.js'
-import { API_KEY, startHub, tempDir, token, type TestHub } from '../support/helpers.js'
+import { API_KEY, post, startHub, tempDir, token, type TestHub } from '../support/helpers.js'
 
 const dir = tempDir('client')
 
@@ -238,6 +238,41 @@ test('a token the hub refuses (401) is followed by a fresh one from the hook, wh
     const box = inbox(pusher)
     await send(hub, 'fresh', 'welcome')
     assert.equal((await box.received(1))[0]!.data, 'welcome')
+  } finally {
+    await pusher.close()
+    await hub.app.close()
+  }
+})
+
+test('kicked with 4002 the client reconnects after its backoff; revoked (4004) it fetches a fresh token; kicked for good (4003) it stops', { timeout: 15_000 }, async () => {
+  const hub = await hubOn('kicks.db')
+  let issued = 0
+  // Tokens issued a minute apart, so that a revocation between two of them cuts cleanly.
+  const base = Math.floor(Date.now() / 1000) - 3600
+  const pusher = client(hub, { token: () => token({ uid: 'kickable', iat: base + 60 * issued++ }) })
+  const closes: Array<PusherClientEvents['close']> = []
+  pusher.on('close', (info) => closes.push(info))
+  try {
+    const opened = next(pusher, 'open')
+    pusher.connect()
+    await opened
+    // A kick that allows a reconnect: back after the backoff, with the token function asked again.
+    let reopened = next(pusher, 'open')
+    await post(hub, '/users/kickable/disconnect', {})
+    await reopened
+    assert.deepEqual(closes.at(-1), { code: 4002, reason: 'disconnected by the server: reconnect later', willReconnect: true })
+    // The token the client holds now was issued at base + 60; tokens issued before base + 90 are revoked.
+    reopened = next(pusher, 'open')
+    await post(hub, '/users/kickable/revoke', { before: base + 90 })
+    await reopened
+    assert.equal(closes.at(-1)!.code, 4004)
+    assert.equal(issued, 3, 'a fresh token after the revocation')
+    // For good: no reconnect, and close() has nothing left to do.
+    const closed = next(pusher, 'close')
+    await post(hub, '/users/kickable/disconnect', { reconnect: false })
+    assert.deepEqual(await closed, { code: 4003, reason: 'disconnected by the server: do not reconnect', willReconnect: false })
+    assert.equal(issued, 3, 'no token asked for after 4003')
+    assert.equal((await post(hub, '/send', { uid: 'kickable', message: 'anyone?' })).status, 404)
   } finally {
     await pusher.close()
     await hub.app.close()

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { CloseCode } from '../../app.js'
-import { connect, connectAs, get, metrics, post, refusedUpgrade, startHub, token, type TestHub } from '../support/helpers.js'
+import { connect, connectAs, connectFramed, get, metrics, post, refusedUpgrade, startHub, token, type TestHub } from '../support/helpers.js'
 
 let hub: TestHub
 before(async () => {
@@ -124,4 +124,16 @@ test('a revocation without before cuts at now; one too far in the future is refu
   const unknownField = await post(hub, '/users/someone/revoke', { after: 1 })
   assert.equal(unknownField.status, 400)
   assert.match(unknownField.body.message, /unknown field/)
+})
+
+test('a token issued before a revocation cannot extend a connection through an in-band refresh either', async () => {
+  const cut = nowSeconds() - 60
+  await post(hub, '/users/refreshing-revoked/revoke', { before: cut })
+  // Opened with a token issued after the cut; the refresh carries one issued before it.
+  const framed = await connectFramed(hub, 'refreshing-revoked')
+  const closed = framed.closed()
+  framed.ws.send(JSON.stringify({ type: 'refresh', token: token({ uid: 'refreshing-revoked', iat: cut - 10 }) }))
+  const { code, reason } = await closed
+  assert.equal(code, CloseCode.REFRESH_REFUSED)
+  assert.match(reason, /revoked/)
 })

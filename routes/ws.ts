@@ -41,6 +41,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
   })
 
   const { refusals, guard } = fastify.pusherLimits
+  const { revocations } = fastify
   const { allowedOrigins, maxConnections, maxConnectionsPerUser } = config
 
   /** The per-user cap, checked once the user is known and again when the socket is taken. */
@@ -113,6 +114,11 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
       // runs check and upgrade in one turn: nothing can come between them.)
       if (authenticatedLater.has(request) && userCapReached(request)) {
         socket.close(CloseCode.POLICY_VIOLATION, `too many connections for this user (at most ${maxConnectionsPerUser})`)
+        return
+      }
+      // A revocation that arrived during the upgrade (after the token was checked) still applies.
+      if (revocations.isRevoked(request.uid, request.uidIssuedAt)) {
+        socket.close(CloseCode.TOKEN_REVOKED, 'token revoked: fetch a fresh token and reconnect')
         return
       }
       // ?since= means something to framed clients only: plain ones cannot tell seqs apart.

@@ -8,9 +8,10 @@ import { CloseCode } from './close-codes.js'
 import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
 import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame } from './envelope.js'
 import { ExpiryWheel } from './expiry-wheel.js'
+import { TokenRefresh } from './token-refresh.js'
 import { textFrame } from './frame.js'
 import { Heartbeat } from './heartbeat.js'
-import type { HubEvents, HubOptions, HubStats, RefreshedCredentials, RefreshVerifier } from './hub-types.js'
+import type { HubEvents, HubOptions, HubStats, RefreshVerifier } from './hub-types.js'
 
 export type { HubEvents, HubOptions, HubStats, RefreshedCredentials, RefreshVerifier } from './hub-types.js'
 
@@ -67,8 +68,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   /** Connections with queued frames, flushed together at the end of this event-loop turn. */
   private dirty: Connection[] = []
   private flushScheduled = false
-  /** Connections whose refresh token an asynchronous verifier is still checking. */
-  private readonly refreshing = new WeakSet<Connection>()
+  private readonly refresh: TokenRefresh
 
   /** The 'close' listener of every socket: ws calls it with the socket as `this`. */
   private readonly onSocketClose: (this: WebSocket) => void
@@ -91,7 +91,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       const frame = parseClientFrame(data, isBinary)
       if ('error' in frame) connection.refuse(frame.error)
       else if (frame.type === 'ack') hub.emit('ack', connection, frame.seq)
-      else hub.refresh(connection, frame.token)
+      else hub.refresh.take(connection, frame.token)
     }
     this.onInboundFrame = function onInboundFrame(this: WebSocket) {
       const connection = (this as SocketWithConnection)[kConnection]
@@ -104,6 +104,19 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       this.drop(connection, 'token_expired')
     })
     this.closeGraceMs = options.closeGraceMs ?? 1000
+    this.refresh = new TokenRefresh({
+      verifier: () => this.verifyRefresh,
+      counts: this.stats.refreshes,
+      renew: (connection, credentials) => {
+        if (connection.expirySlot !== -1) this.expiry.cancel(connection, connection.expirySlot)
+        connection.expirySlot = -1
+        connection.expiresAt = credentials.expiresAt
+        connection.issuedAt = credentials.issuedAt
+        if (connection.expiresAt > 0) connection.expirySlot = this.expiry.schedule(connection, connection.expiresAt)
+        connection.enqueue(textFrame(refreshedFrame(connection.expiresAt)), performance.now())
+      },
+      refuse: (connection, reason) => this.drop(connection, 'refresh_refused', { code: CloseCode.REFRESH_REFUSED, reason }),
+    })
     this.heartbeat = new Heartbeat(options.heartbeatIntervalMs, options.heartbeatTimeoutMs, {
       connections: () => this.connections(),
       connectionCount: () => this.openConnections,
@@ -279,56 +292,6 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     })
   }
 
-  /**
-   * A framed client's in-band refresh: `token` is checked by verifyRefresh, and if it
-   * proves the connection's own user, the connection lives until the new token's
-   * expiry instead of the old one's, and the client is told so. Anything else closes
-   * it with 4005. While an asynchronous check runs, further refreshes are ignored, so
-   * that an older token's answer can never land after a newer one's.
-   */
-  private refresh(connection: Connection, token: string): void {
-    if (this.refreshing.has(connection)) return
-    const verify = this.verifyRefresh
-    if (verify === undefined) return this.refuseRefresh(connection, 'token refresh is not supported by this hub: fetch a fresh token and reconnect')
-    let verified: RefreshedCredentials | Promise<RefreshedCredentials>
-    try {
-      verified = verify(token)
-    } catch (error) {
-      return this.refuseRefresh(connection, refusalReason(error))
-    }
-    if (!(verified instanceof Promise)) return this.applyRefresh(connection, verified)
-    this.refreshing.add(connection)
-    verified.then((credentials) => {
-      this.refreshing.delete(connection)
-      this.applyRefresh(connection, credentials)
-    }, (error: unknown) => {
-      this.refreshing.delete(connection)
-      this.refuseRefresh(connection, refusalReason(error))
-    })
-  }
-
-  /** Puts verified credentials in force: a new expiry in the wheel, and the client told when it is. */
-  private applyRefresh(connection: Connection, credentials: RefreshedCredentials): void {
-    // Closed, or being closed, while an asynchronous check ran: nothing left to refresh.
-    if (connection.endReason !== undefined || connection.ended) return
-    if (credentials.uid !== connection.uid) {
-      return this.refuseRefresh(connection, 'token refresh refused (another user): fetch a fresh token for this user and reconnect')
-    }
-    if (connection.expirySlot !== -1) this.expiry.cancel(connection, connection.expirySlot)
-    connection.expirySlot = -1
-    connection.expiresAt = credentials.expiresAt
-    connection.issuedAt = credentials.issuedAt
-    if (connection.expiresAt > 0) connection.expirySlot = this.expiry.schedule(connection, connection.expiresAt)
-    this.stats.refreshes.ok++
-    connection.enqueue(textFrame(refreshedFrame(connection.expiresAt)), performance.now())
-  }
-
-  private refuseRefresh(connection: Connection, reason: string): void {
-    if (connection.endReason !== undefined || connection.ended) return
-    this.stats.refreshes.refused++
-    this.drop(connection, 'refresh_refused', { code: CloseCode.REFRESH_REFUSED, reason })
-  }
-
   // ConnectionOwner: called by Connection on its write path.
 
   addPending(count: number): void {
@@ -431,16 +394,4 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.drainWaiters = []
     for (const resolve of waiters) resolve()
   }
-}
-
-/**
- * The close reason for a refresh token the verifier refused: its error's `reason` label
- * (the auth plugin's: `expired`, `bad_signature`, ...) when it has a short one. Never
- * the error's message, which could be long (close reasons hold 123 bytes) or say more
- * than the client should hear.
- */
-function refusalReason(error: unknown): string {
-  const label = (error as { reason?: unknown } | null)?.reason
-  const why = typeof label === 'string' && /^[a-z_]{1,24}$/.test(label) ? label : 'rejected'
-  return `token refresh refused (${why}): fetch a fresh token and reconnect`
 }

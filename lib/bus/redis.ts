@@ -9,17 +9,14 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type RevocationResult, type UserPresence } from './bus.js'
 import { BusBase, type BusOptions } from './base.js'
 import type { Revocation } from '../auth/revocations.js'
-import { RedisRevocations } from '../redis/revocations.js'
+import { ClusterSessions } from './cluster-sessions.js'
 import type { MessageMeta } from '../hub/envelope.js'
 import { PusherError } from '../errors.js'
 import type { Connection } from '../hub/connection.js'
 import type { Hub } from '../hub/hub.js'
 import { type LinkLog, watchLink } from '../redis/link.js'
 import { type LeaseResult, RedisPresence } from '../redis/presence.js'
-import { decodeRelay, encodeBroadcast, encodeKick, encodeRevoke, encodeUnicast } from './relay-codec.js'
-
-/** Expired revocations are pruned from Redis this often, by each node. */
-const REVOCATION_PRUNE_MS = 60_000
+import { decodeRelay, encodeBroadcast, encodeUnicast } from './relay-codec.js'
 
 export interface RedisBusOptions extends BusOptions {
   /** A redis:// URL, or ioredis options (Sentinel included). */
@@ -41,8 +38,7 @@ export class RedisBus extends BusBase implements ClusterBus {
   private readonly subscriber: Redis
   /** This node's presence in Redis; the webhooks watch its transitions. */
   readonly presence: RedisPresence
-  private readonly revoked: RedisRevocations
-  private lastRevocationPrune = 0
+  private readonly sessions: ClusterSessions
   private readonly channel: string
   private readonly broadcastChannel: string
   private view: LeaseResult = { rejoined: false, live: new Set(), connections: 0, users: 0, expired: [] }
@@ -71,7 +67,18 @@ export class RedisBus extends BusBase implements ClusterBus {
     // The subscriber keeps ioredis' defaults: it re-subscribes by itself after a reconnect.
     this.subscriber = connect({})
     this.presence = new RedisPresence(this.commands, options.prefix, this.nodeId)
-    this.revoked = new RedisRevocations(this.commands, options.prefix)
+    this.sessions = new ClusterSessions({
+      hub,
+      nodeId: this.nodeId,
+      prefix: options.prefix,
+      commands: this.commands,
+      presence: this.presence,
+      revocations: this.revocations,
+      liveNodes: () => this.view.live,
+      publishTo: (node, payload) => this.publishTo(node, payload),
+      publishToAll: (payload) => this.commands.publish(this.broadcastChannel, payload),
+      warn: (message) => options.log.warn(message),
+    })
     this.channel = `${options.prefix}relay:${this.nodeId}`
     this.broadcastChannel = `${options.prefix}broadcast`
     watchLink(this.commands, 'commands', options.log, () => this.relay.reconnects++)
@@ -85,7 +92,7 @@ export class RedisBus extends BusBase implements ClusterBus {
     })
     this.subscriber.on('ready', () => void this.subscribeRelay().catch(() => {}))
     // Revocations published while the subscriber was away were missed: read them all again.
-    this.subscriber.on('ready', () => void this.loadRevocations())
+    this.subscriber.on('ready', () => void this.sessions.load())
     hub.on('connect', this.onPresenceChange)
     hub.on('disconnect', this.onPresenceChange)
   }
@@ -127,7 +134,7 @@ export class RedisBus extends BusBase implements ClusterBus {
     try {
       await this.subscribeRelay()
       await this.renewLease()
-      await this.loadRevocations()
+      await this.sessions.load()
     } catch (error) {
       this.options.log.warn(`Redis is not reachable yet (${(error as Error).message}); serving local connections until it is`)
     }
@@ -224,83 +231,18 @@ export class RedisBus extends BusBase implements ClusterBus {
     return { nodes: this.view.live.size, connections: this.view.connections, users: this.view.users }
   }
 
-  protected async lookUp(uids: string[]): Promise<UserPresence[]> {
-    let holders: Array<Record<string, string>>
-    try {
-      holders = await this.presence.holdersOfMany(uids)
-    } catch {
-      throw new PusherError.CLUSTER_UNAVAILABLE()
-    }
-    const live = this.view.live
-    return uids.map((uid, i) => {
-      // This node's own count is read live; another node's as it last wrote it, and only
-      // while its lease holds (a dead node's entries wait for the reaper).
-      let connections = this.hub.connectionsOf(uid)
-      let nodes = connections > 0 ? 1 : 0
-      for (const node in holders[i]) {
-        if (node === this.nodeId || (live.size > 0 && !live.has(node))) continue
-        const count = Number(holders[i]![node])
-        if (count <= 0) continue
-        connections += count
-        nodes++
-      }
-      return { uid, online: connections > 0, connections, nodes }
-    })
+  protected lookUp(uids: string[]): Promise<UserPresence[]> {
+    return this.sessions.presenceOf(uids)
   }
 
-  protected async endSessions(uid: string, reconnect: boolean): Promise<Disconnection> {
-    const local = this.hub.disconnect(uid, { reconnect })
-    let holders: Record<string, string>
-    try {
-      holders = await this.presence.holders(uid)
-    } catch {
-      if (local > 0) return { disconnected: local, nodes: 1, partial: true }
-      throw new PusherError.CLUSTER_UNAVAILABLE()
-    }
-    let disconnected = local
-    let nodes = local > 0 ? 1 : 0
-    let partial = false
-    const payload = encodeKick(uid, reconnect)
-    await Promise.all(Object.keys(holders).filter((node) => node !== this.nodeId).map(async (node) => {
-      try {
-        if (!(await this.publishTo(node, payload))) return
-      } catch {
-        partial = true
-        return
-      }
-      disconnected += Number(holders[node])
-      nodes++
-    }))
-    if (partial && disconnected === 0) throw new PusherError.CLUSTER_UNAVAILABLE()
-    return partial ? { disconnected, nodes, partial } : { disconnected, nodes }
+  protected endSessions(uid: string, reconnect: boolean): Promise<Disconnection> {
+    return this.sessions.disconnect(uid, reconnect)
   }
 
   protected async spreadRevocation(uid: string, revocation: Revocation): Promise<RevocationResult> {
-    // Redis first, as for a broadcast: the cut must outlive this node and reach the others.
-    let receivers: number
-    let inForce: Revocation
-    try {
-      inForce = await this.revoked.record(uid, revocation)
-      receivers = await this.commands.publish(this.broadcastChannel, encodeRevoke(this.nodeId, uid, inForce.cutMs, inForce.untilMs))
-    } catch {
-      throw new PusherError.CLUSTER_UNAVAILABLE()
-    }
+    const { inForce, nodes } = await this.sessions.revoke(uid, revocation)
     this.relay.relayedOut++
-    this.revocations.add(uid, inForce)
-    this.hub.revoke(uid, inForce.cutMs)
-    return this.revocationResult(uid, inForce, Math.max(1, receivers))
-  }
-
-  /** Reads every revocation in force from Redis into this node's list. */
-  private async loadRevocations(): Promise<void> {
-    try {
-      for (const [uid, revocation] of await this.revoked.load()) {
-        this.revocations.add(uid, revocation)
-        this.hub.revoke(uid, revocation.cutMs)
-      }
-    } catch (error) {
-      this.options.log.warn(`could not read the revocations from Redis: ${(error as Error).message}`)
-    }
+    return this.revocationResult(uid, inForce, nodes)
   }
 
   async close(): Promise<void> {
@@ -357,16 +299,8 @@ export class RedisBus extends BusBase implements ClusterBus {
       if (relayed.origin !== this.nodeId) this.hub.broadcast(relayed.message)
       return
     }
-    if (relayed.kind === 'kick') {
-      this.hub.disconnect(relayed.uid, { reconnect: relayed.reconnect })
-      return
-    }
-    if (relayed.kind === 'revoke') {
-      if (relayed.origin === this.nodeId) return
-      const inForce = this.revocations.add(relayed.uid, { cutMs: relayed.cutMs, untilMs: relayed.untilMs })
-      this.hub.revoke(relayed.uid, inForce.cutMs)
-      return
-    }
+    if (relayed.kind === 'kick') return this.sessions.onKick(relayed.uid, relayed.reconnect)
+    if (relayed.kind === 'revoke') return this.sessions.onRevoke(relayed.origin, relayed.uid, { cutMs: relayed.cutMs, untilMs: relayed.untilMs })
     for (const { uid, message, meta } of relayed.messages) this.hub.send(uid, message, meta)
   }
 
@@ -423,11 +357,7 @@ export class RedisBus extends BusBase implements ClusterBus {
       const [, subscribers] = (await this.commands.pubsub('NUMSUB', this.channel)) as [string, number]
       this.relayListed = Number(subscribers) > 0
       if (!this.relayListed) await this.subscribeRelay()
-      if (Date.now() - this.lastRevocationPrune >= REVOCATION_PRUNE_MS) {
-        this.lastRevocationPrune = Date.now()
-        await this.revoked.prune()
-        this.revocations.prune()
-      }
+      await this.sessions.prune()
       for (const node of view.expired) {
         const users = await this.presence.reap(node)
         this.options.log.info(`node ${node} stopped renewing its lease: removed it and its ${users} users from presence`)

@@ -31,7 +31,10 @@ const { values: args } = parseArgs({
 // A process may hold only as many sockets as its file limit allows; raise the soft
 // limit to the hard one, and hold 20,000 connections only if that leaves room.
 const hardLimit = Number(sh('ulimit -Hn'))
-const scaleTarget = args.quick ? 3000 : Math.min(20_000, hardLimit - 100)
+// Room for the servers' own descriptors and the generator's sender sockets: near its
+// descriptor limit fastify-pusher keeps 64 spare and sheds idle sockets to stay reachable
+// (lib/limits/connection-guard.ts), which a scale phase 100 short of the limit ran into.
+const scaleTarget = args.quick ? 3000 : Math.min(20_000, hardLimit - 200)
 if (scaleTarget < 20_000 && !args.quick) {
   log(`the hard file limit is ${hardLimit} per process and cannot be raised here (no CAP_SYS_RESOURCE): the scale phase holds ${scaleTarget} connections, not 20,000`)
 }

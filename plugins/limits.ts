@@ -32,6 +32,8 @@ export interface LimitsPluginOptions {
 
 /** Descriptors kept for what is not a client socket yet to open (Redis, SQLite, log files). */
 const SPARE_DESCRIPTORS = 64
+/** Descriptors PUSHER_MAX_CONNECTIONS should leave for senders and /metrics below that. */
+const SENDER_ROOM = 32
 
 // One guard per HTTP server, however many hubs a host app mounts on it.
 const guards = new WeakMap<Server, ConnectionGuard>()
@@ -43,13 +45,18 @@ async function limitsPlugin(fastify: FastifyInstance, { config }: LimitsPluginOp
   let guard = guards.get(server)
   if (guard === undefined) {
     const limit = config.descriptorLimit
+    // What is open now (stdio, the event loop's own, a host app's files) is not for sockets.
+    const shedAt = limit === undefined ? Number.POSITIVE_INFINITY : limit - (openDescriptors() ?? 0) - SPARE_DESCRIPTORS
+    if (config.maxConnections > shedAt - SENDER_ROOM) {
+      fastify.log.warn(`fastify-pusher: PUSHER_MAX_CONNECTIONS (${config.maxConnections}) leaves less than ${SENDER_ROOM} of the ${limit} descriptors (ulimit -n) ` +
+        'for senders, /metrics and Redis: near it, idle sender connections will be closed and new ones refused. Raise ulimit -n or lower PUSHER_MAX_CONNECTIONS')
+    }
     guard = new ConnectionGuard({
       headersTimeoutMs: config.headersTimeoutMs,
       bodyTimeoutMs: config.bodyTimeoutMs,
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       maxIdlePerAddress: config.maxIdleConnectionsPerAddress,
-      // What is open now (stdio, the event loop's own, a host app's files) is not for sockets.
-      shedAt: limit === undefined ? Number.POSITIVE_INFINITY : limit - (openDescriptors() ?? 0) - SPARE_DESCRIPTORS,
+      shedAt,
       refusals,
     })
     guard.attach(server)

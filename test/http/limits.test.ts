@@ -6,8 +6,12 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
 import WebSocket from 'ws'
-import { API_KEY, connect, connectAs, metrics, post, refusedUpgrade, startHub, token, type TestHub } from '../support/helpers.js'
+import pusher from '../../app.js'
+import { descriptorLimit } from '../../lib/limits/descriptors.js'
+import { API_KEY, connect, connectAs, metrics, post, refusedUpgrade, SECRET, startHub, token, type TestHub } from '../support/helpers.js'
 
 /** Opens a raw TCP socket to the hub from `localAddress`, writes `payload`, and resolves with what the hub answered once it closed the socket. */
 async function rawExchange(hub: TestHub, payload: string, localAddress = '127.0.0.1'): Promise<{ answer: string; elapsedMs: number }> {
@@ -240,3 +244,24 @@ test('a token whose uid is not well-formed Unicode is refused with 401 invalid_u
     await hub.app.close()
   }
 })
+
+test('a PUSHER_MAX_CONNECTIONS that leaves no descriptors for senders is warned about at start', { skip: descriptorLimit() === undefined && 'no descriptor limit to read here' }, async () => {
+  const warnings: string[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line.includes('"level":40')) warnings.push(JSON.parse(line).msg)
+      done()
+    },
+  })
+  for (const maxConnections of [descriptorLimit()!, 100]) {
+    const app = Fastify({ logger: { level: 'warn', stream } })
+    await app.register(pusher, { jwt: { secret: SECRET }, apiKeys: [API_KEY], env: {}, maxConnections })
+    await app.ready()
+    await app.close()
+  }
+  const about = warnings.filter((message) => message.includes('PUSHER_MAX_CONNECTIONS'))
+  assert.equal(about.length, 1, warnings.join('\n'))
+  assert.match(about[0]!, new RegExp(`PUSHER_MAX_CONNECTIONS \\(${descriptorLimit()}\\) leaves less than 32 of the ${descriptorLimit()} descriptors`))
+  assert.match(about[0]!, /Raise ulimit -n or lower PUSHER_MAX_CONNECTIONS/)
+})
+

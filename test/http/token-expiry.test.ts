@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import WebSocket from 'ws'
 import { PusherClient } from '../../client/index.js'
-import { connect, connectAs, metrics, post, refusedUpgrade, startHub, token, type TestHub } from '../support/helpers.js'
+import { connect, connectAs, expiringToken, metrics, post, refusedUpgrade, startHub, token, type TestHub } from '../support/helpers.js'
 
 let hub: TestHub
 before(async () => {
@@ -13,11 +13,6 @@ before(async () => {
 })
 after(() => hub.app.close())
 
-/** A token for `uid` that expires `seconds` whole seconds from now (JWT exp has second resolution). */
-function expiringToken(uid: string, seconds: number): { token: string; exp: number } {
-  const exp = Math.floor(Date.now() / 1000) + seconds
-  return { token: token({ uid, exp }), exp }
-}
 
 test('a connection is closed with 4001 at its token\'s exp, and receives until then', async () => {
   const { token: short, exp } = expiringToken('expiring', 2)

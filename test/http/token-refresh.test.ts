@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import WebSocket, { WebSocketServer } from 'ws'
 import { PusherClient } from '../../client/index.js'
-import { connect, FramedClient, metrics, post, startHub, token, type TestHub } from '../support/helpers.js'
+import { connect, expiringToken, FramedClient, metrics, post, startHub, token, type TestHub } from '../support/helpers.js'
 
 let hub: TestHub
 before(async () => {
@@ -14,11 +14,6 @@ before(async () => {
 })
 after(() => hub.app.close())
 
-/** A token for `uid` that expires `seconds` whole seconds from now (JWT exp has second resolution). */
-function expiringToken(uid: string, seconds: number): { token: string; exp: number } {
-  const exp = Math.floor(Date.now() / 1000) + seconds
-  return { token: token({ uid, exp }), exp }
-}
 
 /** Connects with the framed protocol and `jwt` in the bearer subprotocol, as the client library does. */
 async function connectFramedWith(jwt: string): Promise<FramedClient> {

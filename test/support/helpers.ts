@@ -41,6 +41,12 @@ export function token(claims: Record<string, unknown>, options: { key?: string; 
   return sign(claims)
 }
 
+/** A token for `uid` that expires `seconds` whole seconds from now (JWT exp has second resolution). */
+export function expiringToken(uid: string, seconds: number): { token: string; exp: number } {
+  const exp = Math.floor(Date.now() / 1000) + seconds
+  return { token: token({ uid, exp }), exp }
+}
+
 /** A connected client that keeps every text frame it receives, in order. */
 export class Client {
   readonly messages: string[] = []

@@ -163,11 +163,16 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
     if (status !== undefined && status >= 400 && status < 500) return error as Error
     return new AuthFailure('rejected', (error as Error).message || hintFor('rejected'))
   }
+  /** An authenticator's answer, checked, and not revoked: for a connect and for a refresh alike. */
+  const credentialsOf = (identity: unknown) => {
+    const checked = checkIdentity(identity, config.maxUidLength, Date.now())
+    if ('reason' in checked || !revocations.isRevoked(checked.uid, checked.issuedAt)) return checked
+    return { reason: 'revoked' as const, message: hintFor('revoked') }
+  }
   /** Puts a checked identity on the request. */
   const accept = (request: FastifyRequest, identity: unknown): void => {
-    const checked = checkIdentity(identity, config.maxUidLength, Date.now())
+    const checked = credentialsOf(identity)
     if ('reason' in checked) throw refusal(new AuthFailure(checked.reason, checked.message), request)
-    if (revocations.isRevoked(checked.uid, checked.issuedAt)) throw refusal(new AuthFailure('revoked'), request)
     request.uid = checked.uid
     request.uidExpiresAt = checked.expiresAt
     request.uidIssuedAt = checked.issuedAt
@@ -204,10 +209,8 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   const refresh = typeof current.refresh === 'function' ? current.refresh.bind(current) : undefined
   /** A refresh token's identity, held to the rules of accept(). */
   const refreshed = (identity: Identity) => {
-    const checked = checkIdentity(identity, config.maxUidLength, Date.now())
+    const checked = credentialsOf(identity)
     if ('reason' in checked) throw new AuthFailure(checked.reason, checked.message)
-    // A token revoked for the user cannot extend a connection either.
-    if (revocations.isRevoked(checked.uid, checked.issuedAt)) throw new AuthFailure('revoked')
     return checked
   }
   fastify.decorate('verifyRefresh', refresh === undefined ? null : (token: string) => {

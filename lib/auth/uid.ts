@@ -52,12 +52,14 @@ export function assertUid(uid: unknown, maxLength = MAX_UID_LENGTH): void {
 }
 
 /**
- * Throws PusherError.INVALID_UID (400), naming the item ("messages[3].uid ..."), unless
- * every item's uid is valid: a list is refused whole, before any of it is used.
+ * Throws PusherError.INVALID_UID (400), naming the item ("messages[3].uid ...", or
+ * "uids[3]: uid ..." for a list of uids), unless every uid is valid: a list is refused
+ * whole, before any of it is used.
  */
-export function assertUids(items: ReadonlyArray<{ uid: unknown }>, maxLength = MAX_UID_LENGTH, list = 'messages'): void {
+export function assertUids(items: ReadonlyArray<{ uid: unknown } | string>, maxLength = MAX_UID_LENGTH, list = 'messages'): void {
   for (let i = 0; i < items.length; i++) {
-    const problem = uidProblem(items[i]!.uid, maxLength)
-    if (problem !== undefined) throw new PusherError.INVALID_UID(`${list}[${i}].${problem}`)
+    const item = items[i]!
+    const problem = uidProblem(typeof item === 'string' ? item : item.uid, maxLength)
+    if (problem !== undefined) throw new PusherError.INVALID_UID(typeof item === 'string' ? `${list}[${i}]: ${problem}` : `${list}[${i}].${problem}`)
   }
 }

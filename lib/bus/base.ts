@@ -7,7 +7,7 @@ import type { BatchDelivery, BusStats, Delivery, Disconnection, OutgoingMessage,
 import { type Deliverer, type DurableSettings, sendBatchDurable, sendDurable } from '../store/durable-send.js'
 import { PusherError } from '../errors.js'
 import { ttlSeconds } from '../store/ttl.js'
-import { assertUid, assertUids, MAX_UID_LENGTH, uidProblem } from '../auth/uid.js'
+import { assertUid, assertUids, MAX_UID_LENGTH } from '../auth/uid.js'
 import { type Revocation, Revocations } from '../auth/revocations.js'
 
 /** What every engine is built with. */
@@ -81,10 +81,7 @@ export abstract class BusBase implements Deliverer {
 
   /** Each user's connections across the cluster, in the order asked; every uid is checked first. */
   presenceOf(uids: string[]): UserPresence[] | Promise<UserPresence[]> {
-    for (let i = 0; i < uids.length; i++) {
-      const problem = uidProblem(uids[i], this.maxUidLength)
-      if (problem !== undefined) throw new PusherError.INVALID_UID(`uids[${i}]: ${problem}`)
-    }
+    assertUids(uids, this.maxUidLength, 'uids')
     this.stats.sessions.presence += uids.length
     return this.lookUp(uids)
   }

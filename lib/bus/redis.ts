@@ -54,6 +54,8 @@ export class RedisBus extends BusBase implements ClusterBus {
   private subscriberConnection = 0
   /** Whether Redis listed a subscriber on this node's channel at the last lease renewal. */
   private relayListed = true
+  /** The latest read of the revocations from Redis (sessions.load() logs its own failure). */
+  private revocationsLoaded: Promise<void> = Promise.resolve()
 
   constructor(private readonly hub: Hub, private readonly options: RedisBusOptions) {
     super(options)
@@ -90,9 +92,12 @@ export class RedisBus extends BusBase implements ClusterBus {
       this.relaySubscribed = false
       this.subscriberConnection++
     })
-    this.subscriber.on('ready', () => void this.subscribeRelay().catch(() => {}))
-    // Revocations published while the subscriber was away were missed: read them all again.
-    this.subscriber.on('ready', () => void this.sessions.load())
+    this.subscriber.on('ready', () => {
+      void this.subscribeRelay().catch(() => {})
+      // Every revocation in force, at the first connection (start() waits for it) and
+      // again after each reconnect: those published while the subscriber was away were missed.
+      this.revocationsLoaded = this.sessions.load()
+    })
     hub.on('connect', this.onPresenceChange)
     hub.on('disconnect', this.onPresenceChange)
   }
@@ -134,7 +139,7 @@ export class RedisBus extends BusBase implements ClusterBus {
     try {
       await this.subscribeRelay()
       await this.renewLease()
-      await this.sessions.load()
+      await this.revocationsLoaded
     } catch (error) {
       this.options.log.warn(`Redis is not reachable yet (${(error as Error).message}); serving local connections until it is`)
     }

@@ -108,11 +108,9 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       verifier: () => this.verifyRefresh,
       counts: this.stats.refreshes,
       renew: (connection, credentials) => {
-        if (connection.expirySlot !== -1) this.expiry.cancel(connection, connection.expirySlot)
-        connection.expirySlot = -1
         connection.expiresAt = credentials.expiresAt
         connection.issuedAt = credentials.issuedAt
-        if (connection.expiresAt > 0) connection.expirySlot = this.expiry.schedule(connection, connection.expiresAt)
+        this.scheduleExpiry(connection)
         connection.enqueue(textFrame(refreshedFrame(connection.expiresAt)), performance.now())
       },
       refuse: (connection, reason) => this.drop(connection, 'refresh_refused', { code: CloseCode.REFRESH_REFUSED, reason }),
@@ -187,7 +185,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     else if (this.maxInboundFramesPerSecond > 0) socket.on('message', this.onInboundFrame)
     // ws answers every ping with a pong: a ping flood costs writes, so pings count too.
     if (this.maxInboundFramesPerSecond > 0) socket.on('ping', this.onInboundFrame)
-    if (connection.expiresAt > 0) connection.expirySlot = this.expiry.schedule(connection, connection.expiresAt)
+    this.scheduleExpiry(connection)
     this.heartbeat.start()
     this.emit('connect', connection)
     return connection
@@ -219,16 +217,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
    * or, with `reconnect: false`, 4003 (it must not). Returns how many were closed.
    */
   disconnect(uid: string, options: { reconnect?: boolean } = {}): number {
-    const set = this.users.get(uid)
-    if (set === undefined) return 0
-    const close = options.reconnect === false ? FOR_GOOD : CUTS.kicked
-    let closed = 0
-    for (const connection of [...set]) {
-      if (connection.endReason !== undefined) continue
-      this.drop(connection, 'kicked', close)
-      closed++
-    }
-    return closed
+    return this.dropEach(uid, 'kicked', options.reconnect === false ? FOR_GOOD : CUTS.kicked, () => true)
   }
 
   /**
@@ -237,15 +226,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
    * cut). Returns how many were closed.
    */
   revoke(uid: string, cutMs: number): number {
-    const set = this.users.get(uid)
-    if (set === undefined) return 0
-    let closed = 0
-    for (const connection of [...set]) {
-      if (connection.endReason !== undefined || connection.issuedAt >= cutMs) continue
-      this.drop(connection, 'revoked')
-      closed++
-    }
-    return closed
+    return this.dropEach(uid, 'revoked', CUTS.revoked, (connection) => connection.issuedAt < cutMs)
   }
 
   /**
@@ -362,6 +343,26 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     const timer = setTimeout(() => socket.terminate(), this.closeGraceMs)
     timer.unref()
     socket.once('close', () => clearTimeout(timer))
+  }
+
+  /** drop() for every connection of `uid` that `which` picks; returns how many. */
+  private dropEach(uid: string, reason: 'kicked' | 'revoked', close: { code: number; reason: string }, which: (connection: Connection) => boolean): number {
+    const set = this.users.get(uid)
+    if (set === undefined) return 0
+    let closed = 0
+    // A copy: drop() takes each connection out of the set.
+    for (const connection of [...set]) {
+      if (connection.endReason !== undefined || !which(connection)) continue
+      this.drop(connection, reason, close)
+      closed++
+    }
+    return closed
+  }
+
+  /** Puts the connection's expiry in the wheel, in place of the one it had (a refreshed token). */
+  private scheduleExpiry(connection: Connection): void {
+    if (connection.expirySlot !== -1) this.expiry.cancel(connection, connection.expirySlot)
+    connection.expirySlot = connection.expiresAt > 0 ? this.expiry.schedule(connection, connection.expiresAt) : -1
   }
 
   /** Forgets a connection: counts, user map, and the pending writes it will never finish. */

@@ -258,6 +258,8 @@ test('in Chromium: a kick that allows a reconnect (4002) is followed by one; a k
     assert.equal(forGood.status, 200)
     assert.deepEqual(await reports.find('close', (c) => c.code === 4003), { code: 4003, reason: 'disconnected by the server: do not reconnect', willReconnect: false })
     assert.equal(asked, 2, 'no token asked for after 4003')
+    // Stopped for good, as after close(): it will not connect again.
+    assert.match(await page.evaluate('(() => { try { client.connect(); return "connected" } catch (error) { return error.message } })()') as string, /this client was closed/)
     assert.deepEqual(reports.list.filter((r) => r.event === 'error' || r.event === 'pageerror'), [])
   } finally {
     await hub.app.close()

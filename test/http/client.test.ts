@@ -272,6 +272,8 @@ test('kicked with 4002 the client reconnects after its backoff; revoked (4004) i
     await post(hub, '/users/kickable/disconnect', { reconnect: false })
     assert.deepEqual(await closed, { code: 4003, reason: 'disconnected by the server: do not reconnect', willReconnect: false })
     assert.equal(issued, 3, 'no token asked for after 4003')
+    // Stopped for good, as after close(): it will not connect again.
+    assert.throws(() => pusher.connect(), /this client was closed/)
     assert.equal((await post(hub, '/send', { uid: 'kickable', message: 'anyone?' })).status, 404)
   } finally {
     await pusher.close()

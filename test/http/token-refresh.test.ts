@@ -27,6 +27,15 @@ function sendRefresh(client: { ws: WebSocket }, jwt: string): void {
   client.ws.send(JSON.stringify({ type: 'refresh', token: jwt }))
 }
 
+/** The client's closes, and a promise of its second open: it reconnected. */
+function untilReconnected(client: PusherClient): { closes: Array<{ code: number; willReconnect: boolean }>; reopened: Promise<void> } {
+  const closes: Array<{ code: number; willReconnect: boolean }> = []
+  client.on('close', ({ code, willReconnect }) => closes.push({ code, willReconnect }))
+  let opens = 0
+  const reopened = new Promise<void>((resolve) => client.on('open', () => ++opens === 2 && resolve()))
+  return { closes, reopened }
+}
+
 test('a framed client that refreshes stays open past its first token\'s exp; a plain one cannot refresh and is closed with 4001', async () => {
   const { token: short, exp } = expiringToken('renewing', 2)
   const framed = await connectFramedWith(short)
@@ -123,10 +132,7 @@ test('the client library meets a refused refresh (4005) with a fresh token and a
     // A reconnect after the backoff delay would miss the test's timeout.
     backoff: { initialMs: 60_000, maxMs: 60_000 },
   })
-  const closes: Array<{ code: number; willReconnect: boolean }> = []
-  client.on('close', ({ code, willReconnect }) => closes.push({ code, willReconnect }))
-  let opens = 0
-  const reopened = new Promise<void>((resolve) => client.on('open', () => ++opens === 2 && resolve()))
+  const { closes, reopened } = untilReconnected(client)
   client.connect()
   try {
     await reopened
@@ -143,12 +149,9 @@ test('the client library falls back to reconnecting when its token is too large 
   const bulky = (seconds: number) => token({ uid: 'bulky', exp: Math.floor(Date.now() / 1000) + seconds, groups: 'g'.repeat(600) })
   let calls = 0
   const client = new PusherClient({ url: `${small.wsUrl}/ws`, WebSocket, token: () => bulky(calls++ === 0 ? 3 : 60), backoff: { initialMs: 60_000, maxMs: 60_000 } })
-  const closes: Array<{ code: number; willReconnect: boolean }> = []
-  client.on('close', ({ code, willReconnect }) => closes.push({ code, willReconnect }))
+  const { closes, reopened } = untilReconnected(client)
   const errors: string[] = []
   client.on('error', (error) => errors.push(error.message))
-  let opens = 0
-  const reopened = new Promise<void>((resolve) => client.on('open', () => ++opens === 2 && resolve()))
   client.connect()
   try {
     await reopened
@@ -175,10 +178,7 @@ test('against a hub older than refresh (1008 unknown frame type) the client reco
     token: () => expiringToken('upgrading', 3).token,
     backoff: { initialMs: 60_000, maxMs: 60_000 },
   })
-  const closes: Array<{ code: number; willReconnect: boolean }> = []
-  client.on('close', ({ code, willReconnect }) => closes.push({ code, willReconnect }))
-  let opens = 0
-  const reopened = new Promise<void>((resolve) => client.on('open', () => ++opens === 2 && resolve()))
+  const { closes, reopened } = untilReconnected(client)
   client.connect()
   try {
     await reopened

@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs'
 import { createServer, request, type Server } from 'node:http'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { WebSocketServer } from 'ws'
 import { API_KEY, startHub, tempDir, token, type TestHub } from '../support/helpers.js'
+import { root } from '../support/paths.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 // Skipping is for a developer's machine; in CI a missing browser is a broken setup.
@@ -66,7 +66,7 @@ const html = `<!doctype html>
 /** Serves the bundled client and the page; resolves with the page's URL. */
 async function servePage(): Promise<string> {
   const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('../../client/index.ts', import.meta.url))],
+    entryPoints: [join(root, 'client/index.ts')],
     bundle: true,
     format: 'esm',
     platform: 'browser', // fails the build if the client imports anything Node-only

@@ -5,8 +5,8 @@ import { execFile, spawnSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { after, before, test } from 'node:test'
 import { connectAs, post, refusedUpgrade, startHub, type TestHub } from '../support/helpers.js'
+import { root } from '../support/paths.js'
 
-const root = new URL('../..', import.meta.url).pathname
 const promtoolFound = spawnSync('promtool', ['--version']).status === 0
 if (!promtoolFound && process.env.CI) throw new Error('promtool is required under CI=true: apt-get install prometheus')
 const skip = promtoolFound ? false : 'promtool not installed (apt-get install prometheus)'

@@ -12,8 +12,8 @@ import type Database from 'better-sqlite3'
 import type { TimedStore } from '../../lib/store/timing.js'
 import { startHub, tempDir, type TestHub } from '../support/helpers.js'
 import { freePort } from '../support/processes.js'
+import { root } from '../support/paths.js'
 
-const root = new URL('../..', import.meta.url).pathname
 const read = (file: string) => readFileSync(join(root, file), 'utf8')
 
 /** The exec-form command of the Dockerfile's HEALTHCHECK. */

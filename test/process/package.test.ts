@@ -9,8 +9,8 @@ import { promisify } from 'node:util'
 import { test } from 'node:test'
 import { type Client, connect, tempDir, token, type TestHub } from '../support/helpers.js'
 import { freePort, waitForOutput } from '../support/processes.js'
+import { root } from '../support/paths.js'
 
-const root = new URL('../..', import.meta.url).pathname
 const run = promisify(execFile)
 const versionOf = (name: string): string => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
 

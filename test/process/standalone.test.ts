@@ -11,8 +11,8 @@ import { test } from 'node:test'
 import { CloseCode } from '../../app.js'
 import { connect, type TestHub } from '../support/helpers.js'
 import { freePort, waitForOutput } from '../support/processes.js'
+import { root } from '../support/paths.js'
 
-const root = new URL('../..', import.meta.url).pathname
 
 /** The environment of a fresh shell: none of the hub's variables set. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {

@@ -4,8 +4,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { API_KEY, SECRET, type TestHub } from './helpers.js'
+import { loaderArgs, modulePath, root } from './paths.js'
 
-const root = new URL('../..', import.meta.url).pathname
 
 export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
@@ -34,7 +34,7 @@ export function startHubProcess(env: Record<string, string>, ...ready: RegExp[])
 
 /** startHubProcess, with the child's file-descriptor limit lowered to `nofile` (through `prlimit`) when given. */
 export async function startLimitedHubProcess({ env, ready = [], nofile }: { env: Record<string, string>; ready?: RegExp[]; nofile?: number }): Promise<{ child: ChildProcess; hub: TestHub }> {
-  const node = [process.execPath, '--import', 'tsx', 'bin/pusher-hub.ts']
+  const node = [process.execPath, ...loaderArgs, modulePath('bin/pusher-hub.ts')]
   const [command, ...args] = nofile === undefined ? node : ['prlimit', `--nofile=${nofile}`, '--', ...node]
   const child = spawn(command!, args, {
     cwd: root,

@@ -10,6 +10,7 @@ import type Database from 'better-sqlite3'
 import { SqliteStore } from '../../lib/store/sqlite.js'
 import { timedStore } from '../../lib/store/timing.js'
 import { tempDir } from '../support/helpers.js'
+import { loaderArgs, modulePath } from '../support/paths.js'
 import { CONTRACT_OPTIONS, storeContract } from '../support/store-contract.js'
 
 const dir = tempDir('store')
@@ -48,13 +49,13 @@ test('a store whose file was deleted gives a returning user seqs above every old
 test('a message whose append resolved survives SIGKILL of the process that stored it', { timeout: 30_000 }, async () => {
   const path = newPath()
   const script = `
-    import { SqliteStore } from ${JSON.stringify(new URL('../../lib/store/sqlite.ts', import.meta.url).pathname)}
+    import { SqliteStore } from ${JSON.stringify(modulePath('lib/store/sqlite.ts'))}
     const store = new SqliteStore({ path: ${JSON.stringify(path)}, maxPerUser: 100, keepClosedMs: 60000 })
     const stored = await store.append([{ uid: 'gus', data: 'must survive', ttlMs: 60000 }])
     process.stdout.write(stored[0].id + '\\n')
     setInterval(() => {}, 1000)
   `
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   const [line] = (await once(child.stdout!, 'data')) as [Buffer]
   child.kill('SIGKILL')
   await once(child, 'exit')

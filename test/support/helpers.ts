@@ -1,16 +1,13 @@
 // Shared test fixtures: a hub on a real port of 127.0.0.1, real `ws` clients, tokens,
 // and a reader for the hub's own /metrics output.
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createSigner } from 'fast-jwt'
 import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket, { type ClientOptions } from 'ws'
 import pusher, { type PusherOptions } from '../../app.js'
 
-export const SECRET = 'a-test-secret-that-is-long-enough-for-hs256'
-export const API_KEY = 'test-api-key-0123456789'
+// The fixtures that need no hub live in fixtures.ts, which unit tests import alone.
+import { API_KEY, SECRET, token } from './fixtures.js'
+export { API_KEY, expiringToken, SECRET, tempDir, token } from './fixtures.js'
 
 export interface TestHub {
   app: FastifyInstance
@@ -27,24 +24,6 @@ export async function startHub(options: PusherOptions = {}, prefix = '', port = 
   await app.listen({ port, host: '127.0.0.1' })
   const { port: bound } = app.server.address() as { port: number }
   return { app, url: `http://127.0.0.1:${bound}${prefix}`, wsUrl: `ws://127.0.0.1:${bound}${prefix}` }
-}
-
-/** A JWT signed with the test secret; `noTimestamp` leaves out the `iat` claim the signer adds otherwise. */
-export function token(claims: Record<string, unknown>, options: { key?: string; algorithm?: string; expiresIn?: number; notBefore?: number; noTimestamp?: boolean } = {}): string {
-  const sign = createSigner({
-    key: options.key ?? SECRET,
-    noTimestamp: options.noTimestamp ?? false,
-    algorithm: (options.algorithm ?? 'HS256') as 'HS256',
-    ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
-    ...(options.notBefore !== undefined && { notBefore: options.notBefore }),
-  })
-  return sign(claims)
-}
-
-/** A token for `uid` that expires `seconds` whole seconds from now (JWT exp has second resolution). */
-export function expiringToken(uid: string, seconds: number): { token: string; exp: number } {
-  const exp = Math.floor(Date.now() / 1000) + seconds
-  return { token: token({ uid, exp }), exp }
 }
 
 /** A connected client that keeps every text frame it receives, in order. */
@@ -175,13 +154,6 @@ export async function post(hub: TestHub, path: string, body?: object | string, h
 export async function get(hub: TestHub, path: string): Promise<{ status: number; body: any }> {
   const response = await fetch(`${hub.url}${path}`, { headers: { authorization: `Bearer ${API_KEY}` } })
   return { status: response.status, body: await response.json() }
-}
-
-/** A temporary directory for a test file's SQLite files, removed when the process exits. */
-export function tempDir(name: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `pusher-${name}-`))
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
-  return dir
 }
 
 /** GET /messages/:id with the test API key: the HTTP status and the message's state. */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { refreshDelay, tokenExpiresAt } from '../../client/refresh.js'
-import { token } from '../support/helpers.js'
+import { token } from '../support/fixtures.js'
 
 test('the exp of a JWT, in ms; undefined for a token without exp or that is not a JWT', () => {
   assert.equal(tokenExpiresAt(token({ uid: 'ann', exp: 2_000_000_000 })), 2_000_000_000_000)

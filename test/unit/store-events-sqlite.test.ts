@@ -2,7 +2,7 @@
 // unacknowledged after a while: the shared contract, two connections on one file.
 import { join } from 'node:path'
 import { SqliteStore } from '../../lib/store/sqlite.js'
-import { tempDir } from '../support/helpers.js'
+import { tempDir } from '../support/fixtures.js'
 import { storeEventsContract } from '../support/store-events-contract.js'
 
 const dir = tempDir('store-events')

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { SqliteStore } from '../../lib/store/sqlite.js'
-import { tempDir } from '../support/helpers.js'
+import { tempDir } from '../support/fixtures.js'
 
 const dir = tempDir('retention')
 

@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import type Database from 'better-sqlite3'
 import { SqliteStore } from '../../lib/store/sqlite.js'
 import { timedStore } from '../../lib/store/timing.js'
-import { tempDir } from '../support/helpers.js'
+import { tempDir } from '../support/fixtures.js'
 import { loaderArgs, modulePath } from '../support/paths.js'
 import { CONTRACT_OPTIONS, storeContract } from '../support/store-contract.js'
 

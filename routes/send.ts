@@ -14,7 +14,7 @@ import { ttlSeconds } from '../lib/store/ttl.js'
 import { assertUid } from '../lib/auth/uid.js'
 import { errorResponses } from './error-schema.js'
 import { SENDER_ERRORS, senderErrors, senderSchemas } from './schemas.js'
-import { checkWithTypeBox, formatValidationErrors } from './validation.js'
+import { checkSchema, formatValidationErrors } from './validation.js'
 
 interface SendFields {
   uid: string
@@ -32,7 +32,7 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   await fastify.register(formbody)
   // TypeBox checks `additionalProperties: false` as written (Fastify's default Ajv would
   // strip unknown fields silently); the formatter names the offending fields.
-  fastify.setValidatorCompiler(checkWithTypeBox)
+  fastify.setValidatorCompiler(checkSchema)
   fastify.setSchemaErrorFormatter(formatValidationErrors)
   fastify.addHook('onRequest', fastify.verifySender)
   if (config.sendRateLimit > 0) await limitSendRate(fastify, config)

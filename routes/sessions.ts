@@ -10,7 +10,7 @@ import type { PusherConfig } from '../lib/config/config.js'
 import { errorResponses } from './error-schema.js'
 import { sessionSchemas } from './session-schemas.js'
 import { SENDER_ERRORS } from './schemas.js'
-import { checkWithTypeBox, formatValidationErrors } from './validation.js'
+import { checkSchema, formatValidationErrors } from './validation.js'
 
 export interface SessionRoutesOptions {
   config: PusherConfig
@@ -18,7 +18,7 @@ export interface SessionRoutesOptions {
 
 async function sessionRoutes(instance: FastifyInstance, { config }: SessionRoutesOptions) {
   const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
-  fastify.setValidatorCompiler(checkWithTypeBox)
+  fastify.setValidatorCompiler(checkSchema)
   fastify.setSchemaErrorFormatter(formatValidationErrors)
   fastify.addHook('onRequest', fastify.verifySender)
 

@@ -1,6 +1,6 @@
 // Reference server: fastify-pusher's hot path with the framework taken out. A bare
 // node:http handler does the work the /send route does (an API key compared in constant
-// time, the form read and merged with the query, the same TypeBox check, the size
+// time, the form read and merged with the query, the same schema check, the size
 // check, the hub's write, the route histogram, a JSON answer), and upgrades go straight
 // to ws and the hub. Not a product: nothing here runs a Fastify hook, so a host app's
 // rate limit or tracing would be skipped. bench/RESULTS.md uses it to show what leaving
@@ -10,12 +10,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createVerifier } from 'fast-jwt'
 import { parse } from 'fast-querystring'
 import { Registry } from 'prom-client'
-import { Compile } from 'typebox/compile'
 import { WebSocketServer } from 'ws'
 import { Hub } from '../../lib/hub/hub.js'
 import type { HistogramSeries } from '../../lib/metrics/histogram.js'
 import { httpDurationHistogram } from '../../lib/metrics/metrics.js'
 import { senderSchemas } from '../../routes/schemas.js'
+import { compileCheck } from '../../lib/schema-check.js'
 
 // No cache, as fastify-pusher verifies HMAC tokens (lib/config/jwt.ts: cacheVerified).
 const verify = createVerifier({ key: process.env.JWT_SECRET ?? 'secret', algorithms: ['HS256'], cache: false })
@@ -23,8 +23,8 @@ const apiKey = Buffer.from(`Bearer ${process.env.PUSHER_API_KEY ?? ''}`)
 const maxMessageBytes = 64 * 1024
 const hub = new Hub({ maxBufferedBytes: 1 << 20, heartbeatIntervalMs: 30_000, heartbeatTimeoutMs: 10_000 })
 const schemas = senderSchemas({ maxUidLength: 256, maxBatchSize: 1000 })
-const sendBody = Compile(schemas.SendBody)
-const broadcastBody = Compile(schemas.BroadcastBody)
+const sendBody = compileCheck(schemas.SendBody)
+const broadcastBody = compileCheck(schemas.BroadcastBody)
 const durations = httpDurationHistogram(new Registry())
 // One series per method, route and status, found without building a key (as the
 // metrics plugin does: its hook closes over the route).
@@ -75,13 +75,15 @@ const server = createServer((request, response) => {
   readFields(request, (fields) => {
     const tooLarge = (message: string) => Buffer.byteLength(message) > maxMessageBytes
     if (route === '/broadcast') {
-      if (!broadcastBody.Check(fields)) return done(400, { error: 'invalid body' })
-      if (tooLarge(fields.message)) return done(413, { error: 'message too large' })
-      return done(200, { delivered: hub.broadcast(fields.message), nodes: 1 })
+      if (broadcastBody(fields).length > 0) return done(400, { error: 'invalid body' })
+      const { message } = fields as { message: string }
+      if (tooLarge(message)) return done(413, { error: 'message too large' })
+      return done(200, { delivered: hub.broadcast(message), nodes: 1 })
     }
-    if (!sendBody.Check(fields)) return done(400, { error: 'invalid body' })
-    if (tooLarge(fields.message)) return done(413, { error: 'message too large' })
-    const delivered = hub.send(fields.uid, fields.message)
+    if (sendBody(fields).length > 0) return done(400, { error: 'invalid body' })
+    const { uid, message } = fields as { uid: string; message: string }
+    if (tooLarge(message)) return done(413, { error: 'message too large' })
+    const delivered = hub.send(uid, message)
     if (delivered === 0) return done(404, { error: 'user offline' })
     done(200, { delivered, nodes: 1 })
   })

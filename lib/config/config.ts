@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto'
 import type { RedisOptions } from 'ioredis'
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
-import { Compile } from 'typebox/compile'
 import { type JwtOptions, type ResolvedJwt, resolveJwt } from './jwt.js'
 import { fail, splitList } from './util.js'
 import { type ClusterConfig, resolveCluster, resolveStore, type StoreConfig } from './engines.js'
 import { resolveOrigins } from './access.js'
 import { resolveWebhooks, type WebhooksConfig, type WebhooksInput } from './webhooks.js'
 import { defaultMaxConnections, descriptorLimit } from '../limits/descriptors.js'
+import { compileCheck } from '../schema-check.js'
 
 export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './jwt.js'
 export { JWT_ALGORITHMS } from './jwt.js'
@@ -133,7 +133,7 @@ const LimitsSchema = Type.Object({
 // The interface and the schema name the same limits, both ways.
 const sameLimits: [Static<typeof LimitsSchema>, Limits] = [] as unknown as [Limits, Static<typeof LimitsSchema>]
 void sameLimits
-const checkLimits = Compile(LimitsSchema)
+const checkLimits = compileCheck(LimitsSchema)
 
 export const DEFAULT_LIMITS: Omit<Limits, 'maxConnections'> = {
   maxBufferedBytes: 1024 * 1024,
@@ -301,7 +301,7 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     sendRateLimit: input.sendRateLimit ?? env.PUSHER_SEND_RATE_LIMIT ?? DEFAULT_LIMITS.sendRateLimit,
     revocationTtlSeconds: input.revocationTtlSeconds ?? env.PUSHER_REVOCATION_TTL_S ?? DEFAULT_LIMITS.revocationTtlSeconds,
   }
-  const [error] = checkLimits.Errors(limits)
+  const [error] = checkLimits(limits)
   if (error !== undefined) fail(`option ${error.instancePath.slice(1)} ${error.message}`)
   if (limits.heartbeatIntervalMs > 0 && limits.heartbeatTimeoutMs >= limits.heartbeatIntervalMs) {
     fail('heartbeat timeoutMs must be shorter than intervalMs (PUSHER_HEARTBEAT_TIMEOUT_MS < PUSHER_HEARTBEAT_INTERVAL_MS)')

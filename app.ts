@@ -14,7 +14,7 @@ import { devBanner } from './lib/config/dev-banner.js'
 import busPlugin from './plugins/bus.js'
 import storePlugin from './plugins/store.js'
 import webhooksPlugin from './plugins/webhooks.js'
-import authPlugin, { type AuthenticateFn, type Authenticator } from './plugins/auth.js'
+import authPlugin, { type AuthenticateFn, type Authenticator, type AuthorizeTopicFn } from './plugins/auth.js'
 import hubPlugin from './plugins/hub.js'
 import limitsPlugin from './plugins/limits.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -30,17 +30,17 @@ import wsRoute from './routes/ws.js'
 // Every plugin that decorates the instance is named here, type-only: that keeps its
 // `declare module 'fastify'` in the shipped app.d.ts, so that a consumer's app.bus,
 // app.hub, app.store and request.uid type-check from `import pusher from 'fastify-pusher'`.
-export type { AuthenticateFn, Authenticator, Identity, AuthPluginOptions } from './plugins/auth.js'
+export type { AuthenticateFn, Authenticator, AuthorizeTopicFn, Identity, AuthPluginOptions } from './plugins/auth.js'
 export type { BusPluginOptions } from './plugins/bus.js'
 export type { HubPluginOptions } from './plugins/hub.js'
 export type { LimitsPluginOptions, PusherLimits } from './plugins/limits.js'
 export type { StorePluginOptions } from './plugins/store.js'
 export type { WebhooksPluginOptions } from './plugins/webhooks.js'
-export type { BatchDelivery, BatchMessage, Bus, ClusterView, Delivery, Disconnection, OutgoingMessage, RevocationResult, SendOptions, UserPresence } from './lib/bus/bus.js'
+export type { BatchDelivery, BatchMessage, Bus, ClusterView, Delivery, Disconnection, OutgoingMessage, PublishBatchDelivery, RevocationResult, SendOptions, TopicChangeResult, TopicInfo, UserPresence } from './lib/bus/bus.js'
 export type { Revocation, Revocations } from './lib/auth/revocations.js'
 export type { MessageStore, StoredMessage, MessageStatus } from './lib/store/store.js'
 export type { MessageMeta } from './lib/hub/envelope.js'
-export type { HubEvents, HubOptions, HubStats } from './lib/hub/hub-types.js'
+export type { HubEvents, HubOptions, HubStats, TopicAuthorizer, TopicChange, TopicRefusal } from './lib/hub/hub-types.js'
 export type { RefusalReason } from './lib/limits/refusals.js'
 export type { JwtAlgorithm, JwtOptions } from './lib/config/config.js'
 export { CloseCode } from './lib/hub/close-codes.js'
@@ -58,6 +58,8 @@ export interface PusherOptions extends PusherConfigInput {
   prefix?: string
   /** Replaces JWT authentication of connecting clients. */
   authenticator?: Authenticator | AuthenticateFn
+  /** Decides framed clients' topic subscriptions, in place of topic tokens (docs/topics.md). */
+  authorizeTopic?: AuthorizeTopicFn
 }
 
 async function pusher(fastify: FastifyInstance, options: PusherOptions) {
@@ -68,7 +70,7 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
   // Parts that the host app may use (app.authenticator, app.hub, app.bus) live on its instance;
   // the rest is encapsulated so it cannot clash with the host's own plugins.
   await fastify.register(limitsPlugin, { config })
-  await fastify.register(authPlugin, { config, authenticator: options.authenticator })
+  await fastify.register(authPlugin, { config, authenticator: options.authenticator, authorizeTopic: options.authorizeTopic })
   await fastify.register(hubPlugin, { config })
   await fastify.register(busPlugin, { config })
   await fastify.register(storePlugin, { config })

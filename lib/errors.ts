@@ -74,6 +74,7 @@ export const PusherError = {
     '%s; nothing was sent or stored',
     400,
   ),
+  INVALID_TOPIC: createError('PUSHER_ERR_INVALID_TOPIC', '%s; nothing was published or changed', 400),
 
   // Connecting clients (GET /ws), answered with 401 before the upgrade.
   TOKEN_MISSING: createError(

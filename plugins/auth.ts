@@ -12,7 +12,7 @@ import { PusherError } from '../lib/errors.js'
 import { checkIdentity } from '../lib/auth/identity.js'
 import { extractToken } from '../lib/auth/token.js'
 import { Revocations } from '../lib/auth/revocations.js'
-import type { RefreshVerifier } from '../lib/hub/hub-types.js'
+import type { RefreshVerifier, TopicAuthorizer } from '../lib/hub/hub-types.js'
 
 /**
  * Who a connecting request belongs to: the user id, or the user id and when the
@@ -24,7 +24,16 @@ export type Identity = string | {
   expiresAt?: number
   /** When the credentials were issued (ms since the epoch), a JWT's `iat`: a revocation refuses those issued before its cut. */
   issuedAt?: number
+  /** Topics the connection watches from the start, as a JWT's `topics` claim gives them. */
+  topics?: string[]
 }
+
+/**
+ * Decides whether user `uid` may watch `topic` when one of its framed clients asks
+ * (`{"type":"subscribe","topic","token"}`); `token` is what the client sent, if anything.
+ * Returns or resolves to true to allow. Replaces the default check of topic tokens.
+ */
+export type AuthorizeTopicFn = (uid: string, topic: string, context: { token: string | undefined }) => boolean | Promise<boolean>
 
 /** Decides who a connecting request belongs to; resolves to an identity, or throws to refuse. */
 export type AuthenticateFn = (request: FastifyRequest) => Identity | Promise<Identity>
@@ -62,6 +71,15 @@ declare module 'fastify' {
      * plugin hands it to the hub.
      */
     verifyRefresh: RefreshVerifier | null
+    /**
+     * Who may watch a topic on a framed client's request: the authorizeTopic option, or a
+     * decorator of that name set before registering the hub; by default, with JWT, a topic
+     * token (a JWT with the user's uid or sub and a `topic` claim, signed with the same key).
+     * Null: no client subscribe is allowed (a custom authenticator and no hook).
+     */
+    authorizeTopic: AuthorizeTopicFn | null
+    /** authorizeTopic, as the hub calls it. */
+    topicAuthorizer: TopicAuthorizer | null
   }
   interface FastifyRequest {
     /** The connecting user's id, set by authenticateConnection. */
@@ -70,12 +88,15 @@ declare module 'fastify' {
     uidExpiresAt: number
     /** When those credentials were issued, in ms since the epoch; 0: unknown. */
     uidIssuedAt: number
+    /** Topics the connection watches from the start (the token's `topics`); null: none. */
+    uidTopics: string[] | null
   }
 }
 
 export interface AuthPluginOptions {
   config: PusherConfig
   authenticator?: Authenticator | AuthenticateFn
+  authorizeTopic?: AuthorizeTopicFn
 }
 
 class AuthFailure extends PusherError.TOKEN_INVALID {
@@ -96,11 +117,13 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
     // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
     const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
     if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
-    if (typeof claims.exp !== 'number' && typeof claims.iat !== 'number') return uid
+    if (typeof claims.exp !== 'number' && typeof claims.iat !== 'number' && claims.topics === undefined) return uid
     return {
       uid,
       ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
       ...(typeof claims.iat === 'number' && { issuedAt: claims.iat * 1000 }),
+      // Checked with the identity (lib/auth/identity.ts): names and how many.
+      ...(claims.topics !== undefined && { topics: claims.topics as string[] }),
     }
   }
   return {
@@ -118,7 +141,18 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
   }
 }
 
-async function authPlugin(fastify: FastifyInstance, { config, authenticator }: AuthPluginOptions) {
+/** The default authorizeTopic with JWT: a topic token for this user and this topic, verified like a connect token. */
+function topicTokenAuthorizer(verify: (token: string) => Record<string, unknown>): AuthorizeTopicFn {
+  return (uid, topic, { token }) => {
+    if (token === undefined) return false
+    const claims = verify(token)
+    const subject = typeof claims.uid === 'string' ? claims.uid : claims.sub
+    return subject === uid && claims.topic === topic
+  }
+}
+
+async function authPlugin(fastify: FastifyInstance, { config, authenticator, authorizeTopic }: AuthPluginOptions) {
+  let verifyJwt: ((token: string) => Record<string, unknown>) | undefined
   if (authenticator !== undefined) {
     fastify.decorate('authenticator', typeof authenticator === 'function' ? { authenticate: authenticator } : authenticator)
   } else if (!fastify.hasDecorator('authenticator')) {
@@ -132,15 +166,22 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
       const verifier = (child.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]!
       verify = (token) => verifier.verify(token)
     })
-    fastify.decorate('authenticator', jwtAuthenticator((token) => verify!(token)))
+    verifyJwt = (token) => verify!(token)
+    fastify.decorate('authenticator', jwtAuthenticator(verifyJwt))
   }
+  if (authorizeTopic !== undefined) fastify.decorate('authorizeTopic', authorizeTopic)
+  else if (!fastify.hasDecorator('authorizeTopic')) fastify.decorate('authorizeTopic', verifyJwt === undefined ? null : topicTokenAuthorizer(verifyJwt))
+  const topicHook = fastify.authorizeTopic
+  if (topicHook !== null && typeof topicHook !== 'function') throw new PusherError.CONFIG('authorizeTopic must be a function (uid, topic, { token }) => boolean')
+  const topicAuthorizer: TopicAuthorizer | null = topicHook === null ? null : ({ uid, topic, token }) => topicHook(uid, topic, { token })
+  fastify.decorate('topicAuthorizer', topicAuthorizer)
   if (typeof fastify.authenticator?.authenticate !== 'function') {
     throw new PusherError.CONFIG('the authenticator must have an authenticate(request) method')
   }
 
   const failures: AuthFailureCounts = {
     missing_token: 0, malformed: 0, bad_signature: 0, algorithm: 0, expired: 0,
-    not_yet_valid: 0, claims: 0, invalid_uid: 0, rejected: 0, revoked: 0, api_key: 0,
+    not_yet_valid: 0, claims: 0, invalid_uid: 0, rejected: 0, revoked: 0, invalid_topics: 0, api_key: 0,
   }
   fastify.decorate('authFailures', failures)
   const revocations = new Revocations()
@@ -148,6 +189,7 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   fastify.decorateRequest('uid', '')
   fastify.decorateRequest('uidExpiresAt', 0)
   fastify.decorateRequest('uidIssuedAt', 0)
+  fastify.decorateRequest('uidTopics', null)
 
   const { refusals, failures: throttle } = fastify.pusherLimits
 
@@ -165,7 +207,7 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
   }
   /** An authenticator's answer, checked, and not revoked: for a connect and for a refresh alike. */
   const credentialsOf = (identity: unknown) => {
-    const checked = checkIdentity(identity, config.maxUidLength, Date.now())
+    const checked = checkIdentity(identity, config, Date.now())
     if ('reason' in checked || !revocations.isRevoked(checked.uid, checked.issuedAt)) return checked
     return { reason: 'revoked' as const, message: hintFor('revoked') }
   }
@@ -176,6 +218,7 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator }: A
     request.uid = checked.uid
     request.uidExpiresAt = checked.expiresAt
     request.uidIssuedAt = checked.issuedAt
+    request.uidTopics = checked.topics ?? null
   }
   /** 429 before any verification work for an address that failed too often. */
   const throttled = (request: FastifyRequest): (Error & { retryAfter: number }) | undefined => {

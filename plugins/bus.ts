@@ -21,7 +21,7 @@ export interface BusPluginOptions {
 async function busPlugin(fastify: FastifyInstance, { config }: BusPluginOptions) {
   const cluster = config.cluster
   // The bus keeps the revocations the connect check reads (app.revocations) the same on every node.
-  const busOptions = { maxUidLength: config.maxUidLength, revocations: fastify.revocations, revocationTtlMs: config.revocationTtlSeconds * 1000 }
+  const busOptions = { maxUidLength: config.maxUidLength, maxTopicLength: config.maxTopicLength, revocations: fastify.revocations, revocationTtlMs: config.revocationTtlSeconds * 1000 }
   if (cluster === undefined) {
     fastify.decorate('bus', new MemoryBus(fastify.hub, busOptions))
     return

@@ -22,6 +22,9 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
     maxInboundFramesPerSecond: config.maxInboundFramesPerSecond,
+    maxTopicsPerConnection: config.maxTopicsPerConnection,
+    maxTopicLength: config.maxTopicLength,
+    maxSubscribesPerSecond: config.maxSubscribesPerSecond,
   })
   fastify.decorate('hub', hub)
   onRawSocketFallback((message) => fastify.log.warn(message))
@@ -29,11 +32,15 @@ async function hubPlugin(fastify: FastifyInstance, { config }: HubPluginOptions)
   // registered, in whichever order; without it the hub refuses refreshes as unsupported.
   fastify.addHook('onReady', async () => {
     if (fastify.hasDecorator('verifyRefresh')) hub.verifyRefresh = fastify.verifyRefresh ?? undefined
+    if (fastify.hasDecorator('topicAuthorizer')) hub.authorizeTopic = fastify.topicAuthorizer ?? undefined
   })
 
   // Through the refusal log: a client can make the hub cut it off as often as it
   // reconnects, and each cut must not cost a log line.
   const { refusals } = fastify.pusherLimits
+  hub.on('topicRefused', (connection, topic, reason) => {
+    refusals.refuse(reason, connection.remoteAddress, `user ${JSON.stringify(connection.uid)}: subscribe to ${JSON.stringify(topic.slice(0, 200))} refused (${reason})`)
+  })
   hub.on('disconnect', (connection, reason) => {
     if (reason === 'frame_flood') {
       refusals.refuse('frame_flood', connection.remoteAddress,

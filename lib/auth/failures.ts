@@ -13,9 +13,10 @@ export type AuthFailureReason =
   | 'invalid_uid'
   | 'rejected'
   | 'revoked'
+  | 'invalid_topics'
 
 export const AUTH_FAILURE_REASONS: readonly AuthFailureReason[] = [
-  'missing_token', 'malformed', 'bad_signature', 'algorithm', 'expired', 'not_yet_valid', 'claims', 'invalid_uid', 'rejected', 'revoked',
+  'missing_token', 'malformed', 'bad_signature', 'algorithm', 'expired', 'not_yet_valid', 'claims', 'invalid_uid', 'rejected', 'revoked', 'invalid_topics',
 ]
 
 const HINTS: Record<AuthFailureReason, string> = {
@@ -29,6 +30,7 @@ const HINTS: Record<AuthFailureReason, string> = {
   invalid_uid: 'the token needs a "uid" or "sub" claim holding a non-empty string',
   rejected: 'the authenticator refused the connection',
   revoked: "the backend revoked this user's tokens issued before a time; fetch a fresh token",
+  invalid_topics: 'the "topics" claim must be an array of topic names (letters, digits and _-.:@/), at most PUSHER_MAX_TOPICS_PER_CONNECTION of them',
 }
 
 export function hintFor(reason: AuthFailureReason): string {

@@ -3,7 +3,8 @@
 // deliver paths (MemoryBus: this process's hub; RedisBus: the hub and the other nodes).
 // So app.bus.send(uid, message, { ttl }) is the same durable send as POST /send. Every
 // uid is checked here, once, before anything is stored or sent (lib/auth/uid.ts).
-import type { BatchDelivery, BusStats, Delivery, Disconnection, OutgoingMessage, RevocationResult, UserPresence } from './bus.js'
+import type { BatchDelivery, BusStats, Delivery, Disconnection, OutgoingMessage, PublishBatchDelivery, RevocationResult, TopicChangeResult, TopicInfo, UserPresence } from './bus.js'
+import { assertTopics, DEFAULT_MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { type Deliverer, type DurableSettings, sendBatchDurable, sendDurable } from '../store/durable-send.js'
 import { PusherError } from '../errors.js'
 import { ttlSeconds } from '../store/ttl.js'
@@ -18,6 +19,8 @@ export interface BusOptions {
   revocations?: Revocations
   /** How long a revocation is kept after its cut (PUSHER_REVOCATION_TTL_S), in ms. */
   revocationTtlMs?: number
+  /** The configured maxTopicLength (PUSHER_MAX_TOPIC_LENGTH). */
+  maxTopicLength?: number
 }
 
 /** A day: longer than the usual lifetime of a connection token. */
@@ -43,9 +46,11 @@ export abstract class BusBase implements Deliverer {
   private durable: DurableSettings | undefined
   private readonly maxUidLength: number
   private readonly revocationTtlMs: number
+  private readonly maxTopicLength: number
 
   constructor(options: BusOptions = {}) {
     this.maxUidLength = options.maxUidLength ?? MAX_UID_LENGTH
+    this.maxTopicLength = options.maxTopicLength ?? DEFAULT_MAX_TOPIC_LENGTH
     this.revocations = options.revocations ?? new Revocations()
     this.revocationTtlMs = options.revocationTtlMs ?? DEFAULT_REVOCATION_TTL_MS
   }
@@ -110,6 +115,46 @@ export abstract class BusBase implements Deliverer {
     const revocation = this.revocations.add(uid, { cutMs, untilMs: Math.max(cutMs, now) + this.revocationTtlMs })
     return this.spreadRevocation(uid, revocation)
   }
+
+  /** To every subscriber of `topic`, on every node; the name is checked first. */
+  publish(topic: string, message: string): Delivery | Promise<Delivery> {
+    assertTopics([topic], this.maxTopicLength)
+    return this.deliverTopic(topic, message)
+  }
+
+  /** Each message to its topic; every name is checked before anything is published. */
+  publishBatch(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery | Promise<PublishBatchDelivery> {
+    assertTopics(messages.map((m) => m.topic), this.maxTopicLength, 'messages')
+    return this.deliverTopics(messages)
+  }
+
+  /** Subscribes the open connections of `uid`, on every node, to topics and out of others. */
+  changeTopics(uid: string, change: { subscribe?: string[]; unsubscribe?: string[] }): TopicChangeResult | Promise<TopicChangeResult> {
+    assertUid(uid, this.maxUidLength)
+    const subscribe = [...new Set(change.subscribe ?? [])]
+    const unsubscribe = [...new Set(change.unsubscribe ?? [])]
+    assertTopics(subscribe, this.maxTopicLength, 'subscribe')
+    assertTopics(unsubscribe, this.maxTopicLength, 'unsubscribe')
+    return this.applyTopicChange(uid, subscribe, unsubscribe)
+  }
+
+  /** Who watches `topic`, across the cluster. */
+  topicInfo(topic: string): TopicInfo | Promise<TopicInfo> {
+    assertTopics([topic], this.maxTopicLength)
+    return this.lookUpTopic(topic)
+  }
+
+  /** Counts a publish by outcome, and answers it. */
+  protected countPublish(delivery: Delivery): Delivery {
+    if (delivery.delivered > 0) this.stats.publishes.delivered++
+    else this.stats.publishes.no_subscribers++
+    return delivery
+  }
+
+  protected abstract deliverTopic(topic: string, message: string): Delivery | Promise<Delivery>
+  protected abstract deliverTopics(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery | Promise<PublishBatchDelivery>
+  protected abstract applyTopicChange(uid: string, subscribe: string[], unsubscribe: string[]): TopicChangeResult | Promise<TopicChangeResult>
+  protected abstract lookUpTopic(topic: string): TopicInfo | Promise<TopicInfo>
 
   /** The answer to a revocation that `nodes` nodes applied. */
   protected revocationResult(uid: string, revocation: Revocation, nodes: number): RevocationResult {

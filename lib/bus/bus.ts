@@ -41,6 +41,42 @@ export interface BatchDelivery {
   partial?: true
 }
 
+/** What a publish to topics reached: per topic, in request order. */
+export interface PublishBatchDelivery {
+  /** Connections over all messages, on every node. */
+  delivered: number
+  results: Array<{ topic: string; delivered: number; nodes: number }>
+  partial?: true
+}
+
+/** What the backend's subscribe or unsubscribe of a user changed, on every node. */
+export interface TopicChangeResult {
+  uid: string
+  /** The user's open connections it applied to. */
+  connections: number
+  /** New subscriptions (one per connection and topic). */
+  subscribed: number
+  /** Subscriptions ended. */
+  unsubscribed: number
+  /** Subscriptions not made: the connection watched PUSHER_MAX_TOPICS_PER_CONNECTION topics already. */
+  refused: number
+  /** Nodes holding at least one of those connections. */
+  nodes: number
+  /** Set when Redis could not be reached: only this node's connections were changed. */
+  partial?: true
+}
+
+/** Who watches a topic, across the cluster. */
+export interface TopicInfo {
+  topic: string
+  /** Subscribed connections, on every node. */
+  subscribers: number
+  /** Users those connections belong to (a user watching from two nodes counts on each). */
+  users: number
+  /** Nodes with at least one subscriber. */
+  nodes: number
+}
+
 /** Sender-level outcomes, read by the metrics plugin at scrape time. */
 export interface BusStats {
   /** Messages (unicast or batch items) handed to at least one connection. */
@@ -52,6 +88,8 @@ export interface BusStats {
   broadcasts: number
   /** Session control asked of this node: users looked up, kicks, revocations. */
   sessions: { presence: number; disconnect: number; revoke: number }
+  /** Publishes made through this node, by outcome: written to at least one subscriber, to none, refused (503). */
+  publishes: { delivered: number; no_subscribers: number; unavailable: number }
 }
 
 /** Where a user is connected, across the cluster. */
@@ -115,6 +153,21 @@ export interface Bus {
    * are refused at connect (401, reason `revoked`) and their connections closed with 4004.
    */
   revoke(uid: string, options?: { beforeMs?: number }): RevocationResult | Promise<RevocationResult>
+  /**
+   * To every connection watching `topic`, on every node. A topic nobody watches is
+   * `{ delivered: 0, nodes: 0 }`: normal for a topic, not an error.
+   */
+  publish(topic: string, message: string): Delivery | Promise<Delivery>
+  /** Each message to its topic; on a cluster, one relay per topic. */
+  publishBatch(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery | Promise<PublishBatchDelivery>
+  /**
+   * Subscribes every open connection of `uid`, on every node, to `subscribe` and out of
+   * `unsubscribe`. Applies to the connections open now: a later connection watches its
+   * token's topics and what it subscribes to itself.
+   */
+  changeTopics(uid: string, change: { subscribe?: string[]; unsubscribe?: string[] }): TopicChangeResult | Promise<TopicChangeResult>
+  /** Who watches `topic`, across the cluster. */
+  topicInfo(topic: string): TopicInfo | Promise<TopicInfo>
   /** The revocations in force on this node, checked at every connect. */
   readonly revocations: Revocations
   /** Leaves the cluster: this node's presence is removed at once. */
@@ -154,5 +207,9 @@ export function isClusterBus(bus: Bus): bus is ClusterBus {
 }
 
 export function newBusStats(): BusStats {
-  return { messagesDelivered: 0, messagesOffline: 0, messagesUnavailable: 0, broadcasts: 0, sessions: { presence: 0, disconnect: 0, revoke: 0 } }
+  return {
+    messagesDelivered: 0, messagesOffline: 0, messagesUnavailable: 0, broadcasts: 0,
+    sessions: { presence: 0, disconnect: 0, revoke: 0 },
+    publishes: { delivered: 0, no_subscribers: 0, unavailable: 0 },
+  }
 }

@@ -1,6 +1,6 @@
 // The single-process bus: every connection is in this process's hub, so a send is a
 // hub write and nothing else. No Redis code is loaded on this path.
-import { type BatchDelivery, type Bus, type ClusterView, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type RevocationResult, type UserPresence } from './bus.js'
+import { type BatchDelivery, type Bus, type ClusterView, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type PublishBatchDelivery, type RevocationResult, type TopicChangeResult, type TopicInfo, type UserPresence } from './bus.js'
 import { BusBase, type BusOptions } from './base.js'
 import type { Revocation } from '../auth/revocations.js'
 import type { MessageMeta } from '../hub/envelope.js'
@@ -36,6 +36,31 @@ export class MemoryBus extends BusBase implements Bus {
   broadcast(message: string): Delivery {
     this.stats.broadcasts++
     return { delivered: this.hub.broadcast(message), nodes: 1 }
+  }
+
+  protected deliverTopic(topic: string, message: string): Delivery {
+    const delivered = this.hub.publish(topic, message)
+    return this.countPublish({ delivered, nodes: delivered > 0 ? 1 : 0 })
+  }
+
+  protected deliverTopics(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery {
+    let delivered = 0
+    const results = messages.map(({ topic, message }) => {
+      const one = this.deliverTopic(topic, message)
+      delivered += one.delivered
+      return { topic, delivered: one.delivered, nodes: one.nodes }
+    })
+    return { delivered, results }
+  }
+
+  protected applyTopicChange(uid: string, subscribe: string[], unsubscribe: string[]): TopicChangeResult {
+    const change = this.hub.changeTopics(uid, subscribe, unsubscribe)
+    return { uid, ...change, nodes: change.connections > 0 ? 1 : 0 }
+  }
+
+  protected lookUpTopic(topic: string): TopicInfo {
+    const { subscribers, users } = this.hub.topicSubscribers(topic)
+    return { topic, subscribers, users, nodes: subscribers > 0 ? 1 : 0 }
   }
 
   cluster(): ClusterView {

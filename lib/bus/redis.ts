@@ -6,7 +6,7 @@
 // anything is sent: Redis and the relay carry uids as UTF-8, where "v\ud800" and
 // "v\ufffd" are the same bytes (lib/uid.ts).
 import { Redis, type RedisOptions } from 'ioredis'
-import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type RevocationResult, type UserPresence } from './bus.js'
+import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type PublishBatchDelivery, type RevocationResult, type TopicChangeResult, type TopicInfo, type UserPresence } from './bus.js'
 import { BusBase, type BusOptions } from './base.js'
 import type { Revocation } from '../auth/revocations.js'
 import { ClusterSessions } from './cluster-sessions.js'
@@ -229,6 +229,32 @@ export class RedisBus extends BusBase implements ClusterBus {
     // Other nodes' counts are their last lease reports: a broadcast is not acknowledged.
     const elsewhere = Math.max(0, this.view.connections - this.hub.connectionCount)
     return { delivered: local + elsewhere, nodes: Math.max(1, receivers) }
+  }
+
+  // TOPICS-WIP: local only until the cluster routing lands.
+  protected deliverTopic(topic: string, message: string): Delivery {
+    const delivered = this.hub.publish(topic, message)
+    return this.countPublish({ delivered, nodes: delivered > 0 ? 1 : 0 })
+  }
+
+  protected deliverTopics(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery {
+    let delivered = 0
+    const results = messages.map(({ topic, message }) => {
+      const one = this.deliverTopic(topic, message)
+      delivered += one.delivered
+      return { topic, delivered: one.delivered, nodes: one.nodes }
+    })
+    return { delivered, results }
+  }
+
+  protected applyTopicChange(uid: string, subscribe: string[], unsubscribe: string[]): TopicChangeResult {
+    const change = this.hub.changeTopics(uid, subscribe, unsubscribe)
+    return { uid, ...change, nodes: change.connections > 0 ? 1 : 0 }
+  }
+
+  protected lookUpTopic(topic: string): TopicInfo {
+    const { subscribers, users } = this.hub.topicSubscribers(topic)
+    return { topic, subscribers, users, nodes: subscribers > 0 ? 1 : 0 }
   }
 
   cluster(): ClusterView {

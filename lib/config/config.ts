@@ -13,6 +13,7 @@ import { resolveOrigins } from './access.js'
 import { resolveWebhooks, type WebhooksConfig, type WebhooksInput } from './webhooks.js'
 import { defaultMaxConnections, descriptorLimit } from '../limits/descriptors.js'
 import { compileCheck } from '../schema-check.js'
+import { DEFAULT_MAX_TOPIC_LENGTH, MAX_TOPIC_LENGTH } from '../topics/name.js'
 
 export type { JwtAlgorithm, JwtOptions, ResolvedJwt } from './jwt.js'
 export { JWT_ALGORITHMS } from './jwt.js'
@@ -55,6 +56,12 @@ export interface PusherConfigInput {
   sendRateLimit?: number
   /** How long a revocation is kept after its cut, in seconds (`PUSHER_REVOCATION_TTL_S`, default 86400): at least your tokens' lifetime. */
   revocationTtlSeconds?: number
+  /** Topics one connection may watch (`PUSHER_MAX_TOPICS_PER_CONNECTION`, 100). */
+  maxTopicsPerConnection?: number
+  /** Longest topic name (`PUSHER_MAX_TOPIC_LENGTH`, 200; at most 1024). */
+  maxTopicLength?: number
+  /** Subscribe requests a framed client may send per second, in bursts of up to 100 (`PUSHER_MAX_SUBSCRIBES_PER_S`, 10; 0: no limit). */
+  maxSubscribesPerSecond?: number
   /** Origins allowed to open WebSockets (`PUSHER_ALLOWED_ORIGINS`, comma-separated); unset: any. */
   allowedOrigins?: string | string[]
   /** `false` to serve no metrics route; `endpoint` to move it (relative to the prefix). */
@@ -107,6 +114,9 @@ export interface Limits {
   maxAuthFailuresPerMinute: number
   sendRateLimit: number
   revocationTtlSeconds: number
+  maxTopicsPerConnection: number
+  maxTopicLength: number
+  maxSubscribesPerSecond: number
 }
 
 const LimitsSchema = Type.Object({
@@ -129,6 +139,9 @@ const LimitsSchema = Type.Object({
   maxAuthFailuresPerMinute: Type.Integer({ minimum: 0 }),
   sendRateLimit: Type.Integer({ minimum: 0 }),
   revocationTtlSeconds: Type.Integer({ minimum: 1, maximum: 31_536_000 }),
+  maxTopicsPerConnection: Type.Integer({ minimum: 1, maximum: 100_000 }),
+  maxTopicLength: Type.Integer({ minimum: 1, maximum: MAX_TOPIC_LENGTH }),
+  maxSubscribesPerSecond: Type.Integer({ minimum: 0 }),
 })
 // The interface and the schema name the same limits, both ways.
 const sameLimits: [Static<typeof LimitsSchema>, Limits] = [] as unknown as [Limits, Static<typeof LimitsSchema>]
@@ -159,6 +172,9 @@ export const DEFAULT_LIMITS: Omit<Limits, 'maxConnections'> = {
   // As long as a token issued before a revocation may still be valid: a day covers the
   // usual connection token; longer-lived tokens need a longer setting.
   revocationTtlSeconds: 86_400,
+  maxTopicsPerConnection: 100,
+  maxTopicLength: DEFAULT_MAX_TOPIC_LENGTH,
+  maxSubscribesPerSecond: 10,
 }
 
 // The environment, typed and coerced by env-schema; every variable is optional here
@@ -190,6 +206,9 @@ const EnvSchema = Type.Object({
   PUSHER_MAX_AUTH_FAILURES_PER_MIN: Type.Optional(Type.Integer()),
   PUSHER_SEND_RATE_LIMIT: Type.Optional(Type.Integer()),
   PUSHER_REVOCATION_TTL_S: Type.Optional(Type.Integer()),
+  PUSHER_MAX_TOPICS_PER_CONNECTION: Type.Optional(Type.Integer()),
+  PUSHER_MAX_TOPIC_LENGTH: Type.Optional(Type.Integer()),
+  PUSHER_MAX_SUBSCRIBES_PER_S: Type.Optional(Type.Integer()),
   PUSHER_ALLOWED_ORIGINS: Type.Optional(Type.String()),
   PUSHER_METRICS: Type.Optional(Type.Boolean()),
   PUSHER_SWAGGER_UI: Type.Optional(Type.Boolean()),
@@ -300,6 +319,9 @@ export function resolveConfig(input: PusherConfigInput, customAuthenticator: boo
     maxAuthFailuresPerMinute: input.maxAuthFailuresPerMinute ?? env.PUSHER_MAX_AUTH_FAILURES_PER_MIN ?? DEFAULT_LIMITS.maxAuthFailuresPerMinute,
     sendRateLimit: input.sendRateLimit ?? env.PUSHER_SEND_RATE_LIMIT ?? DEFAULT_LIMITS.sendRateLimit,
     revocationTtlSeconds: input.revocationTtlSeconds ?? env.PUSHER_REVOCATION_TTL_S ?? DEFAULT_LIMITS.revocationTtlSeconds,
+    maxTopicsPerConnection: input.maxTopicsPerConnection ?? env.PUSHER_MAX_TOPICS_PER_CONNECTION ?? DEFAULT_LIMITS.maxTopicsPerConnection,
+    maxTopicLength: input.maxTopicLength ?? env.PUSHER_MAX_TOPIC_LENGTH ?? DEFAULT_LIMITS.maxTopicLength,
+    maxSubscribesPerSecond: input.maxSubscribesPerSecond ?? env.PUSHER_MAX_SUBSCRIBES_PER_S ?? DEFAULT_LIMITS.maxSubscribesPerSecond,
   }
   const [error] = checkLimits(limits)
   if (error !== undefined) fail(`option ${error.instancePath.slice(1)} ${error.message}`)

@@ -13,6 +13,7 @@ import { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { MessageFrames, type MessageMeta } from './envelope.js'
 import { directSocket, FallbackWriter } from './raw-socket.js'
+import { RateBucket } from '../limits/rate-bucket.js'
 
 export type DisconnectReason =
   | 'client_closed' // the peer closed or the TCP connection dropped
@@ -31,6 +32,8 @@ export interface ConnectionOwner {
   readonly maxBufferedBytes: number
   /** Inbound frames a connection may send per second on average; 0: no limit. */
   readonly maxInboundFramesPerSecond: number
+  /** Topic subscribe requests a connection may send per second on average; 0: no limit. */
+  readonly maxSubscribesPerSecond: number
   /** The connection has frames queued and wants a flush this turn. */
   scheduleFlush(connection: Connection): void
   /** Frames sent at `sentAt` (one time, or one per frame) finished: written, or failed with `error`. */
@@ -53,10 +56,14 @@ export interface ConnectionOptions {
   issuedAt?: number
   /** The TCP socket the upgrade came on (request.raw.socket), for writing frames directly. */
   tcp?: Socket
+  /** Topics to watch from the start (a token's `topics` claim), checked by the caller. */
+  topics?: readonly string[]
 }
 
 /** A client may send this many seconds' worth of its inbound frame rate at once. */
 export const INBOUND_BURST_SECONDS = 10
+/** Subscribe requests a client may send at once: a page that opens with this many topics is not refused. */
+export const SUBSCRIBE_BURST = 100
 
 /** A stored message written to a connection by a replay. */
 export interface ReplayedMessage {
@@ -98,10 +105,13 @@ export class Connection {
   issuedAt: number
   /** The hub's expiry slot for it, while one is scheduled; -1 otherwise. */
   expirySlot = -1
+  /** The topics it watches (topics.ts); null until its first subscription, to keep idle connections small. */
+  topics: Set<string> | null = null
   private heldBytes = 0
-  /** Inbound frames it may still send now: a token bucket refilled at the owner's rate. */
-  private inboundTokens: number
-  private inboundAt: number
+  /** Inbound frames it may still send now, refilled at the owner's rate. */
+  private readonly inbound = new RateBucket()
+  /** Topic subscribe requests it may still send now; made at its first. */
+  private subscribes: RateBucket | null = null
 
   /** The TCP socket to write frames to directly (raw-socket.ts); undefined: through ws.send. */
   private readonly tcp: Socket | undefined
@@ -124,10 +134,6 @@ export class Connection {
     this.seq = options.since ?? 0
     this.expiresAt = options.expiresAt ?? 0
     this.issuedAt = options.issuedAt ?? 0
-    // A full bucket, without a clock read per connection: the first frame's refill, from
-    // the beginning of time, tops it up to the burst.
-    this.inboundTokens = 0
-    this.inboundAt = Number.NEGATIVE_INFINITY
   }
 
   /** The client's address, for log lines (undefined once the socket is gone). */
@@ -141,13 +147,13 @@ export class Connection {
    */
   takeInboundFrame(): boolean {
     const rate = this.owner.maxInboundFramesPerSecond
-    if (rate === 0) return true
-    const now = performance.now()
-    this.inboundTokens = Math.min(rate * INBOUND_BURST_SECONDS, this.inboundTokens + ((now - this.inboundAt) * rate) / 1000)
-    this.inboundAt = now
-    if (this.inboundTokens < 1) return false
-    this.inboundTokens--
-    return true
+    return rate === 0 || this.inbound.take(rate, rate * INBOUND_BURST_SECONDS, performance.now())
+  }
+
+  /** Counts one topic subscribe request against the owner's rate (bursts of SUBSCRIBE_BURST); false past it. */
+  takeSubscribe(): boolean {
+    const rate = this.owner.maxSubscribesPerSecond
+    return rate === 0 || (this.subscribes ??= new RateBucket()).take(rate, Math.max(SUBSCRIBE_BURST, rate), performance.now())
   }
 
   /** Still open, and not being ended by the hub: frames can be written. */

@@ -7,6 +7,14 @@
 //   client -> server   {"type":"ack","seq":<n>}   everything of the user up to seq n
 //                      {"type":"refresh","token":"<jwt>"}   new credentials before the old expire
 //   server -> client   {"type":"refreshed","expiresAt":<ms>|null}   the refresh took
+//
+// Topics (lib/hub/topics.ts):
+//   client -> server   {"type":"subscribe","topic":"<name>","token":"<topic jwt>"}   token optional with an authorizeTopic hook
+//                      {"type":"unsubscribe","topic":"<name>"}
+//   server -> client   {"type":"subscribed","topic":"<name>"}
+//                      {"type":"unsubscribed","topic":"<name>"}
+//                      {"type":"error","topic":"<name>","reason":"<label>","message":"<what to do>"}   the connection stays open
+//                      {"topic":"<name>","time":<ms>,"data":"<message>"}   a message published to the topic
 import { textFrame } from './frame.js'
 
 /** What a durable message carries besides its text: its id, its place in the user's stream, when it was stored. */
@@ -17,11 +25,12 @@ export interface MessageMeta {
   time: number
 }
 
-/** The envelope a framed connection receives for `message`. */
-export function envelope(message: string | Buffer, meta: MessageMeta | undefined, now: number): string {
+/** The envelope a framed connection receives for `message` (published to `topic`, when given). */
+export function envelope(message: string | Buffer, meta: MessageMeta | undefined, now: number, topic?: string): string {
   const data = JSON.stringify(typeof message === 'string' ? message : message.toString('utf8'))
-  if (meta === undefined) return `{"time":${now},"data":${data}}`
-  return `{"id":${JSON.stringify(meta.id)},"seq":${meta.seq},"time":${meta.time},"data":${data}}`
+  const about = topic === undefined ? '' : `"topic":${JSON.stringify(topic)},`
+  if (meta === undefined) return `{${about}"time":${now},"data":${data}}`
+  return `{${about}"id":${JSON.stringify(meta.id)},"seq":${meta.seq},"time":${meta.time},"data":${data}}`
 }
 
 /**
@@ -35,11 +44,13 @@ export class MessageFrames {
   constructor(
     readonly message: string | Buffer,
     readonly meta: MessageMeta | undefined,
+    /** Set for a message published to a topic: framed clients are told which. */
+    readonly topic?: string,
   ) {}
 
   for(framed: boolean): Buffer {
     if (!framed) return (this.plain ??= textFrame(this.message))
-    return (this.framed ??= textFrame(envelope(this.message, this.meta, Date.now())))
+    return (this.framed ??= textFrame(envelope(this.message, this.meta, Date.now(), this.topic)))
   }
 }
 
@@ -54,13 +65,27 @@ export interface Refresh {
   token: string
 }
 
+/** A request to watch a topic: allowed by a topic token, or by the authorizeTopic hook. */
+export interface Subscribe {
+  type: 'subscribe'
+  /** Unchecked: the hub answers an invalid name with an error frame. */
+  topic: string
+  token: string | undefined
+}
+
+export interface Unsubscribe {
+  type: 'unsubscribe'
+  topic: string
+}
+
 const ACK_USAGE = 'send {"type":"ack","seq":<n>}'
 const REFRESH_USAGE = 'send {"type":"refresh","token":"<jwt>"}'
+const TOPIC_USAGE = 'send {"type":"subscribe","topic":"<name>","token":"<jwt>"}'
 // Close reasons are at most 123 bytes: the longest error below with this stays under it.
-const USAGE = `${ACK_USAGE} or {"type":"refresh","token":"<jwt>"} as a text frame`
+const USAGE = 'send {"type":"ack"|"refresh"|"subscribe"|"unsubscribe",...} as a text frame (docs/api.md)'
 
 /** A frame a framed client may send, or the reason a frame is not one (the hub closes with it). */
-export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | Refresh | { error: string } {
+export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | Refresh | Subscribe | Unsubscribe | { error: string } {
   if (isBinary) return { error: `binary frames are not accepted: ${USAGE}` }
   let frame: unknown
   try {
@@ -68,7 +93,7 @@ export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | Refresh
   } catch {
     return { error: `not JSON: ${USAGE}` }
   }
-  const { type, seq, token } = (frame ?? {}) as { type?: unknown; seq?: unknown; token?: unknown }
+  const { type, seq, token, topic } = (frame ?? {}) as { type?: unknown; seq?: unknown; token?: unknown; topic?: unknown }
   if (type === 'ack') {
     if (!Number.isSafeInteger(seq) || (seq as number) < 0) return { error: `seq must be a whole number: ${ACK_USAGE}` }
     return { type: 'ack', seq: seq as number }
@@ -77,7 +102,23 @@ export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | Refresh
     if (typeof token !== 'string' || token === '') return { error: `token must be a non-empty string: ${REFRESH_USAGE}` }
     return { type: 'refresh', token }
   }
+  if (type === 'subscribe' || type === 'unsubscribe') {
+    if (typeof topic !== 'string') return { error: `topic must be a string: ${TOPIC_USAGE}` }
+    if (type === 'unsubscribe') return { type, topic }
+    if (token !== undefined && typeof token !== 'string') return { error: `token must be a string: ${TOPIC_USAGE}` }
+    return { type, topic, token }
+  }
   return { error: `unknown frame type: ${USAGE}` }
+}
+
+/** The answer to a subscribe that took (or an unsubscribe, with `subscribed` false). */
+export function topicReplyFrame(topic: string, subscribed: boolean): string {
+  return `{"type":"${subscribed ? 'subscribed' : 'unsubscribed'}","topic":${JSON.stringify(topic)}}`
+}
+
+/** A refused subscribe: the connection stays open; `reason` is a label, `message` says what to do. */
+export function topicErrorFrame(topic: string, reason: string, message: string): string {
+  return JSON.stringify({ type: 'error', topic, reason, message })
 }
 
 /** The answer to a refresh that took: when the connection's new credentials expire (ms since the epoch), or null for never. */

@@ -15,6 +15,39 @@ export interface HubOptions {
    * seconds' worth; a client past it is closed with 1008. 0 or absent: no limit.
    */
   maxInboundFramesPerSecond?: number
+  /** Topics one connection may watch (default 100). */
+  maxTopicsPerConnection?: number
+  /** Longest topic name (default 200). */
+  maxTopicLength?: number
+  /** Subscribe requests a framed client may send per second on average, in bursts of up to 100 (default 10; 0: no limit). */
+  maxSubscribesPerSecond?: number
+}
+
+/** Why a topic subscription was refused; also the `reason` label of pusher_refused_total. */
+export type TopicRefusal =
+  | 'topic_invalid' // not a valid topic name
+  | 'topic_forbidden' // no valid topic token, or the authorizeTopic hook said no
+  | 'topic_limit' // the connection watches maxTopicsPerConnection topics already
+  | 'topic_rate' // subscribe requests faster than maxSubscribesPerSecond
+
+/**
+ * Decides whether a framed client's user may watch `topic`: from the topic token it
+ * sent (a JWT with its uid and the topic, signed with the hub's key), or by the
+ * backend's own rules (the authorizeTopic hook). Returns or resolves to true to allow;
+ * false, a throw or a rejection refuse.
+ */
+export type TopicAuthorizer = (request: { uid: string; topic: string; token: string | undefined }) => boolean | Promise<boolean>
+
+/** What a subscribe or unsubscribe by the backend changed on this node. */
+export interface TopicChange {
+  /** The user's open connections here. */
+  connections: number
+  /** New subscriptions made (one per connection and topic). */
+  subscribed: number
+  /** Subscriptions ended. */
+  unsubscribed: number
+  /** Subscriptions not made: the connection watched maxTopicsPerConnection topics already. */
+  refused: number
 }
 
 /** Counters kept as plain numbers on the hot path; the metrics plugin reads them at scrape time. */
@@ -27,6 +60,8 @@ export interface HubStats {
   framesFailed: number
   /** In-band token refreshes of framed clients: taken, or refused (the connection closed with 4005). */
   refreshes: { ok: number; refused: number }
+  /** Topic messages: publishes handed to this hub, and the connections they were written to. */
+  topics: { publishes: number; delivered: number }
 }
 
 /**
@@ -57,4 +92,12 @@ export interface HubEvents {
    * until release(), and the listener replays what is missing from the store.
    */
   gap: [connection: Connection]
+  /** `topic` has its first subscriber on this hub: the cluster bus starts listening to it. */
+  topicOpen: [topic: string]
+  /** `topic` gained or lost a subscriber on this hub (between topicOpen and topicClose). */
+  topicChange: [topic: string]
+  /** `topic` has no subscriber left on this hub. */
+  topicClose: [topic: string]
+  /** A framed client's subscribe was refused (it got an error frame and stays connected). */
+  topicRefused: [connection: Connection, topic: string, reason: TopicRefusal]
 }

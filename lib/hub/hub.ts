@@ -7,13 +7,16 @@ import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
 import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame } from './envelope.js'
+import { TopicIndex } from './topics.js'
+import { TopicRequests } from './topic-requests.js'
+import { DEFAULT_MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { ExpiryWheel } from './expiry-wheel.js'
 import { TokenRefresh } from './token-refresh.js'
 import { textFrame } from './frame.js'
 import { Heartbeat } from './heartbeat.js'
-import type { HubEvents, HubOptions, HubStats, RefreshVerifier } from './hub-types.js'
+import type { HubEvents, HubOptions, HubStats, RefreshVerifier, TopicAuthorizer, TopicChange } from './hub-types.js'
 
-export type { HubEvents, HubOptions, HubStats, RefreshedCredentials, RefreshVerifier } from './hub-types.js'
+export type { HubEvents, HubOptions, HubStats, RefreshedCredentials, RefreshVerifier, TopicAuthorizer, TopicChange, TopicRefusal } from './hub-types.js'
 
 const kConnection = Symbol('pusher.connection')
 
@@ -38,6 +41,9 @@ const FOR_GOOD = { code: CloseCode.DISCONNECTED_FOR_GOOD, reason: 'disconnected 
 export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   readonly maxBufferedBytes: number
   readonly maxInboundFramesPerSecond: number
+  readonly maxSubscribesPerSecond: number
+  readonly maxTopicsPerConnection: number
+  readonly maxTopicLength: number
   readonly stats: HubStats = {
     connectionsOpened: 0,
     disconnects: {
@@ -47,6 +53,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     framesWritten: 0,
     framesFailed: 0,
     refreshes: { ok: 0, refused: 0 },
+    topics: { publishes: 0, delivered: 0 },
   }
   /** Called with each completed write's send-to-write latency in seconds (the metrics plugin sets it). */
   recordLatency: (seconds: number) => void = () => {}
@@ -56,6 +63,13 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
    * its connection with 4005.
    */
   verifyRefresh: RefreshVerifier | undefined = undefined
+  /**
+   * Decides a framed client's subscribe (the auth plugin sets it: topic tokens, or the
+   * authorizeTopic hook). Undefined: every subscribe from a client is refused.
+   */
+  authorizeTopic: TopicAuthorizer | undefined = undefined
+  /** Called with the time one publish took to reach every subscriber of this hub, in seconds (the metrics plugin sets it). */
+  recordFanout: (seconds: number) => void = () => {}
 
   private readonly users = new Map<string, Set<Connection>>()
   private readonly heartbeat: Heartbeat
@@ -69,6 +83,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private dirty: Connection[] = []
   private flushScheduled = false
   private readonly refresh: TokenRefresh
+  private readonly topicIndex: TopicIndex
+  private readonly topicRequests: TopicRequests
 
   /** The 'close' listener of every socket: ws calls it with the socket as `this`. */
   private readonly onSocketClose: (this: WebSocket) => void
@@ -91,7 +107,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       const frame = parseClientFrame(data, isBinary)
       if ('error' in frame) connection.refuse(frame.error)
       else if (frame.type === 'ack') hub.emit('ack', connection, frame.seq)
-      else hub.refresh.take(connection, frame.token)
+      else if (frame.type === 'refresh') hub.refresh.take(connection, frame.token)
+      else hub.topicRequests.take(connection, frame)
     }
     this.onInboundFrame = function onInboundFrame(this: WebSocket) {
       const connection = (this as SocketWithConnection)[kConnection]
@@ -99,6 +116,23 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     }
     this.maxBufferedBytes = options.maxBufferedBytes
     this.maxInboundFramesPerSecond = options.maxInboundFramesPerSecond ?? 0
+    this.maxSubscribesPerSecond = options.maxSubscribesPerSecond ?? 10
+    this.maxTopicsPerConnection = options.maxTopicsPerConnection ?? 100
+    this.maxTopicLength = options.maxTopicLength ?? DEFAULT_MAX_TOPIC_LENGTH
+    this.topicIndex = new TopicIndex({
+      opened: (topic) => this.emit('topicOpen', topic),
+      changed: (topic) => this.emit('topicChange', topic),
+      closed: (topic) => this.emit('topicClose', topic),
+    })
+    this.topicRequests = new TopicRequests({
+      maxTopicLength: this.maxTopicLength,
+      maxTopicsPerConnection: this.maxTopicsPerConnection,
+      authorizer: () => this.authorizeTopic,
+      subscribe: (connection, topic) => this.subscribe(connection, topic),
+      unsubscribe: (connection, topic) => this.unsubscribe(connection, topic),
+      reply: (connection, frame) => connection.enqueue(textFrame(frame), performance.now()),
+      refused: (connection, topic, reason) => this.emit('topicRefused', connection, topic, reason),
+    })
     this.expiry = new ExpiryWheel((connection) => {
       connection.expirySlot = -1
       this.drop(connection, 'token_expired')
@@ -162,6 +196,78 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     for (const [uid, set] of this.users) yield [uid, set.size]
   }
 
+  /** Topics with at least one subscriber on this hub. */
+  get topicCount(): number {
+    return this.topicIndex.topicCount
+  }
+
+  /** Subscriptions on this hub, one per connection and topic. */
+  get subscriptionCount(): number {
+    return this.topicIndex.subscriptions
+  }
+
+  /** Every topic with subscribers on this hub. */
+  topics(): IterableIterator<string> {
+    return this.topicIndex.topics()
+  }
+
+  /** Subscribers of `topic` on this hub, and how many users they belong to. */
+  topicSubscribers(topic: string): { subscribers: number; users: number } {
+    return this.topicIndex.countsOf(topic)
+  }
+
+  /** Makes `connection` watch `topic`, within maxTopicsPerConnection; the name is the caller's to check. */
+  subscribe(connection: Connection, topic: string): 'subscribed' | 'already' | 'too_many' {
+    if (connection.ended) return 'already'
+    if (connection.topics?.has(topic) === true) return 'already'
+    if ((connection.topics?.size ?? 0) >= this.maxTopicsPerConnection) return 'too_many'
+    this.topicIndex.add(connection, topic)
+    return 'subscribed'
+  }
+
+  /** Stops `connection` watching `topic`; false if it did not. */
+  unsubscribe(connection: Connection, topic: string): boolean {
+    return this.topicIndex.remove(connection, topic)
+  }
+
+  /**
+   * Subscribes every open connection of `uid` on this hub to `subscribe` and out of
+   * `unsubscribe` (names the caller has checked). Says what changed.
+   */
+  changeTopics(uid: string, subscribe: readonly string[], unsubscribe: readonly string[]): TopicChange {
+    const change: TopicChange = { connections: 0, subscribed: 0, unsubscribed: 0, refused: 0 }
+    const set = this.users.get(uid)
+    if (set === undefined) return change
+    for (const connection of set) {
+      if (connection.endReason !== undefined) continue
+      change.connections++
+      for (const topic of unsubscribe) if (this.topicIndex.remove(connection, topic)) change.unsubscribed++
+      for (const topic of subscribe) {
+        const outcome = this.subscribe(connection, topic)
+        if (outcome === 'subscribed') change.subscribed++
+        else if (outcome === 'too_many') change.refused++
+      }
+    }
+    return change
+  }
+
+  /**
+   * Writes `message` to every subscriber of `topic` on this hub: plain clients get the
+   * text, framed ones an envelope naming the topic. Returns how many took it.
+   */
+  publish(topic: string, message: string | Buffer): number {
+    this.stats.topics.publishes++
+    const set = this.topicIndex.subscribersOf(topic)
+    if (set === undefined) return 0
+    const started = performance.now()
+    const frames = new MessageFrames(message, undefined, topic)
+    let written = 0
+    for (const connection of set) if (connection.enqueue(frames.for(connection.framed), started)) written++
+    this.stats.topics.delivered += written
+    this.recordFanout((performance.now() - started) / 1000)
+    return written
+  }
+
   /** Every open connection; a live view, safe to end connections while iterating. */
   *connections(): IterableIterator<Connection> {
     for (const set of this.users.values()) yield* set
@@ -187,6 +293,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     if (this.maxInboundFramesPerSecond > 0) socket.on('ping', this.onInboundFrame)
     this.scheduleExpiry(connection)
     this.heartbeat.start()
+    // The token's topics (checked by the auth plugin), watched before any publish can miss them.
+    if (options.topics !== undefined) for (const topic of options.topics) this.subscribe(connection, topic)
     this.emit('connect', connection)
     return connection
   }
@@ -370,6 +478,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     if (connection.ended) return
     connection.ended = true
     if (connection.expirySlot !== -1) this.expiry.cancel(connection, connection.expirySlot)
+    this.topicIndex.removeAll(connection)
     connection.discardQueue()
     connection.takeHeld()
     this.pendingCount -= connection.pending

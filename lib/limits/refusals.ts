@@ -2,6 +2,7 @@
 // pusher_refused_total metric, and logged so that a flood cannot fill a disk: the first
 // lines of an interval are written one by one, with the client's address; the rest are
 // summed up in one line at the end of the interval, by reason and by address.
+import type { TopicRefusal } from '../hub/hub-types.js'
 
 /** Why a limit refused a client; the `reason` label of pusher_refused_total. */
 export type RefusalReason =
@@ -13,6 +14,7 @@ export type RefusalReason =
   | 'timeout' // no complete request head, or body, in time: 408 and closed
   | 'shed' // an idle connection that never sent a request, closed to make room
   | 'frame_flood' // a client sent frames faster than the inbound limit: closed with 1008
+  | TopicRefusal // a framed client's subscribe: an error frame, the connection stays open
 
 export interface RefusalLogOptions {
   /** Length of one summary interval. */
@@ -37,6 +39,7 @@ const ADDRESSES_TRACKED = 1000
 export class Refusals {
   readonly counts: Record<RefusalReason, number> = {
     connection_cap: 0, user_cap: 0, rate: 0, send_rate: 0, origin: 0, timeout: 0, shed: 0, frame_flood: 0,
+    topic_invalid: 0, topic_forbidden: 0, topic_limit: 0, topic_rate: 0,
   }
   private readonly intervalMs: number
   private readonly linesPerInterval: number

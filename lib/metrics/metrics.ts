@@ -83,7 +83,7 @@ export function registerHubMetrics(
 
   new Counter({
     name: 'pusher_refused_total',
-    help: 'Connections and requests turned away by a default limit, by reason: connection_cap (503, PUSHER_MAX_CONNECTIONS), user_cap (429, PUSHER_MAX_CONNECTIONS_PER_USER), rate (429, too many authentication failures from one address), send_rate (429, per-API-key send limit), origin (403, PUSHER_ALLOWED_ORIGINS), timeout (408, request head or body too slow), shed (idle connection closed to make room), frame_flood (1008, too many inbound frames)',
+    help: 'Connections and requests turned away by a default limit, by reason: connection_cap (503, PUSHER_MAX_CONNECTIONS), user_cap (429, PUSHER_MAX_CONNECTIONS_PER_USER), rate (429, too many authentication failures from one address), send_rate (429, per-API-key send limit), origin (403, PUSHER_ALLOWED_ORIGINS), timeout (408, request head or body too slow), shed (idle connection closed to make room), frame_flood (1008, too many inbound frames), topic_invalid, topic_forbidden, topic_limit and topic_rate (a framed client\'s subscribe answered with an error frame)',
     labelNames: ['reason'],
     registers,
     collect() { setCounters(this, 'reason', refused) },

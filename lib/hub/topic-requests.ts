@@ -1,0 +1,81 @@
+// A framed client's own subscriptions: `{"type":"subscribe","topic","token"}` and
+// `{"type":"unsubscribe","topic"}`. A subscribe is allowed by the authorizer the auth
+// plugin gives the hub (a topic token signed with the hub's key, or the backend's
+// authorizeTopic hook), within the per-connection limits. Every answer is a frame; a
+// refusal never closes the connection, since one bad topic should not cost the others.
+import type { Connection } from './connection.js'
+import { topicErrorFrame, topicReplyFrame, type Subscribe, type Unsubscribe } from './envelope.js'
+import type { TopicAuthorizer, TopicRefusal } from './hub-types.js'
+import { topicProblem } from '../topics/name.js'
+
+export interface TopicRequestsOwner {
+  readonly maxTopicLength: number
+  readonly maxTopicsPerConnection: number
+  /** The authorizer in force; undefined: no subscribe can be allowed. */
+  authorizer(): TopicAuthorizer | undefined
+  subscribe(connection: Connection, topic: string): 'subscribed' | 'already' | 'too_many'
+  unsubscribe(connection: Connection, topic: string): boolean
+  /** Writes a text frame to the connection. */
+  reply(connection: Connection, frame: string): void
+  /** A refusal, for the counts and the (summarised) log. */
+  refused(connection: Connection, topic: string, reason: TopicRefusal): void
+}
+
+const FORBIDDEN = 'not allowed to watch this topic: send a topic token (a JWT with this user\'s uid and the topic) signed by the backend'
+
+export class TopicRequests {
+  /** Subscribes an asynchronous authorizer is still deciding, by connection. */
+  private readonly deciding = new WeakMap<Connection, Set<string>>()
+
+  constructor(private readonly owner: TopicRequestsOwner) {}
+
+  take(connection: Connection, request: Subscribe | Unsubscribe): void {
+    const { topic } = request
+    const problem = topicProblem(topic, this.owner.maxTopicLength)
+    if (problem !== undefined) return this.refuse(connection, topic, 'topic_invalid', problem)
+    if (request.type === 'unsubscribe') {
+      this.deciding.get(connection)?.delete(topic)
+      this.owner.unsubscribe(connection, topic)
+      return this.owner.reply(connection, topicReplyFrame(topic, false))
+    }
+    if (!connection.takeSubscribe()) return this.refuse(connection, topic, 'topic_rate', 'too many subscribe requests: slow down and retry')
+    if (connection.topics?.has(topic) === true) return this.owner.reply(connection, topicReplyFrame(topic, true))
+    if (this.deciding.get(connection)?.has(topic) === true) return
+    // Refused before any verification work when it could not be kept anyway.
+    if ((connection.topics?.size ?? 0) >= this.owner.maxTopicsPerConnection) return this.refuseLimit(connection, topic)
+    const authorize = this.owner.authorizer()
+    if (authorize === undefined) return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
+    let allowed: boolean | Promise<boolean>
+    try {
+      allowed = authorize({ uid: connection.uid, topic, token: request.token })
+    } catch {
+      return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
+    }
+    if (!(allowed instanceof Promise)) return this.decide(connection, topic, allowed)
+    let deciding = this.deciding.get(connection)
+    if (deciding === undefined) this.deciding.set(connection, (deciding = new Set()))
+    deciding.add(topic)
+    const settle = (verdict: boolean) => {
+      // Unsubscribed (or asked again, then unsubscribed) while the authorizer decided: the last word was the client's.
+      if (deciding.delete(topic)) this.decide(connection, topic, verdict)
+    }
+    allowed.then((verdict) => settle(verdict === true), () => settle(false))
+  }
+
+  private decide(connection: Connection, topic: string, allowed: boolean): void {
+    if (connection.ended || connection.endReason !== undefined) return
+    if (!allowed) return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
+    if (this.owner.subscribe(connection, topic) === 'too_many') return this.refuseLimit(connection, topic)
+    this.owner.reply(connection, topicReplyFrame(topic, true))
+  }
+
+  private refuseLimit(connection: Connection, topic: string): void {
+    this.refuse(connection, topic, 'topic_limit', `at most ${this.owner.maxTopicsPerConnection} topics per connection (PUSHER_MAX_TOPICS_PER_CONNECTION): unsubscribe from one first`)
+  }
+
+  private refuse(connection: Connection, topic: string, reason: TopicRefusal, message: string): void {
+    this.owner.refused(connection, topic, reason)
+    // The name goes back only when it is one: an invalid one could be anything, of any size.
+    this.owner.reply(connection, topicErrorFrame(reason === 'topic_invalid' ? '' : topic, reason, message))
+  }
+}

@@ -200,6 +200,8 @@ export interface ClusterBus extends Bus {
   readonly relay: RelayStats
   /** Resolves once the presence changes made so far (connects, disconnects) are written to Redis, or failed. */
   presenceSettled(): Promise<void>
+  /** Resolves once the topic counts changed so far (subscribes, unsubscribes) are written to Redis, or failed. */
+  topicsSettled(): Promise<void>
 }
 
 export function isClusterBus(bus: Bus): bus is ClusterBus {

@@ -10,6 +10,7 @@ import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats,
 import { BusBase, type BusOptions } from './base.js'
 import type { Revocation } from '../auth/revocations.js'
 import { ClusterSessions } from './cluster-sessions.js'
+import { ClusterTopics } from './cluster-topics.js'
 import type { MessageMeta } from '../hub/envelope.js'
 import { PusherError } from '../errors.js'
 import type { Connection } from '../hub/connection.js'
@@ -39,6 +40,7 @@ export class RedisBus extends BusBase implements ClusterBus {
   /** This node's presence in Redis; the webhooks watch its transitions. */
   readonly presence: RedisPresence
   private readonly sessions: ClusterSessions
+  private readonly topics: ClusterTopics
   private readonly channel: string
   private readonly broadcastChannel: string
   private view: LeaseResult = { rejoined: false, live: new Set(), connections: 0, users: 0, expired: [] }
@@ -81,6 +83,18 @@ export class RedisBus extends BusBase implements ClusterBus {
       publishToAll: (payload) => this.commands.publish(this.broadcastChannel, payload),
       warn: (message) => options.log.warn(message),
     })
+    this.topics = new ClusterTopics({
+      hub,
+      nodeId: this.nodeId,
+      prefix: options.prefix,
+      commands: this.commands,
+      subscriber: this.subscriber,
+      presence: this.presence,
+      liveNodes: () => this.view.live,
+      publishTo: (node, payload) => this.publishTo(node, payload),
+      counts: this.stats.publishes,
+      warn: (message) => options.log.warn(message),
+    })
     this.channel = `${options.prefix}relay:${this.nodeId}`
     this.broadcastChannel = `${options.prefix}broadcast`
     watchLink(this.commands, 'commands', options.log, () => this.relay.reconnects++)
@@ -105,6 +119,11 @@ export class RedisBus extends BusBase implements ClusterBus {
   /** Resolves once the presence changes made so far are written to Redis (or failed). */
   async presenceSettled(): Promise<void> {
     await this.presenceWrite
+  }
+
+  /** Resolves once the topic counts changed so far are written to Redis (or failed). */
+  topicsSettled(): Promise<void> {
+    return this.topics.settled()
   }
 
   /** Resolves once both connections are up and this node's channels are subscribed again. */
@@ -231,30 +250,20 @@ export class RedisBus extends BusBase implements ClusterBus {
     return { delivered: local + elsewhere, nodes: Math.max(1, receivers) }
   }
 
-  // TOPICS-WIP: local only until the cluster routing lands.
-  protected deliverTopic(topic: string, message: string): Delivery {
-    const delivered = this.hub.publish(topic, message)
-    return this.countPublish({ delivered, nodes: delivered > 0 ? 1 : 0 })
+  protected deliverTopic(topic: string, message: string): Promise<Delivery> {
+    return this.topics.publish(topic, message)
   }
 
-  protected deliverTopics(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery {
-    let delivered = 0
-    const results = messages.map(({ topic, message }) => {
-      const one = this.deliverTopic(topic, message)
-      delivered += one.delivered
-      return { topic, delivered: one.delivered, nodes: one.nodes }
-    })
-    return { delivered, results }
+  protected deliverTopics(messages: Array<{ topic: string; message: string }>): Promise<PublishBatchDelivery> {
+    return this.topics.publishBatch(messages)
   }
 
-  protected applyTopicChange(uid: string, subscribe: string[], unsubscribe: string[]): TopicChangeResult {
-    const change = this.hub.changeTopics(uid, subscribe, unsubscribe)
-    return { uid, ...change, nodes: change.connections > 0 ? 1 : 0 }
+  protected applyTopicChange(uid: string, subscribe: string[], unsubscribe: string[]): Promise<TopicChangeResult> {
+    return this.topics.change(uid, subscribe, unsubscribe)
   }
 
-  protected lookUpTopic(topic: string): TopicInfo {
-    const { subscribers, users } = this.hub.topicSubscribers(topic)
-    return { topic, subscribers, users, nodes: subscribers > 0 ? 1 : 0 }
+  protected lookUpTopic(topic: string): Promise<TopicInfo> {
+    return this.topics.info(topic)
   }
 
   cluster(): ClusterView {
@@ -282,6 +291,7 @@ export class RedisBus extends BusBase implements ClusterBus {
     this.hub.off('connect', this.onPresenceChange).off('disconnect', this.onPresenceChange)
     if (this.redisUp) {
       // Leave at once, rather than when the lease runs out.
+      await this.topics.reap(this.nodeId).catch(() => {})
       await this.presence.reap(this.nodeId).catch(() => {})
     }
     this.subscriber.disconnect()
@@ -332,6 +342,9 @@ export class RedisBus extends BusBase implements ClusterBus {
     }
     if (relayed.kind === 'kick') return this.sessions.onKick(relayed.uid, relayed.reconnect)
     if (relayed.kind === 'revoke') return this.sessions.onRevoke(relayed.origin, relayed.uid, { cutMs: relayed.cutMs, untilMs: relayed.untilMs })
+    if (relayed.kind === 'publish') return this.topics.onPublish(relayed.origin, relayed.topic, relayed.message)
+    if (relayed.kind === 'topics') return this.topics.onChange(relayed.request)
+    if (relayed.kind === 'answer') return this.topics.onAnswer(relayed.answer)
     for (const { uid, message, meta } of relayed.messages) this.hub.send(uid, message, meta)
   }
 
@@ -388,8 +401,10 @@ export class RedisBus extends BusBase implements ClusterBus {
       const [, subscribers] = (await this.commands.pubsub('NUMSUB', this.channel)) as [string, number]
       this.relayListed = Number(subscribers) > 0
       if (!this.relayListed) await this.subscribeRelay()
+      await this.topics.renew(view.rejoined)
       await this.sessions.prune()
       for (const node of view.expired) {
+        await this.topics.reap(node)
         const users = await this.presence.reap(node)
         this.options.log.info(`node ${node} stopped renewing its lease: removed it and its ${users} users from presence`)
       }

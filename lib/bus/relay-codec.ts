@@ -7,6 +7,12 @@
 //   broadcast: 'B' | origin node id length (u8) | origin | message
 //   kick:      'K' | reconnect (u8: 1 may reconnect, 0 for good) | uid
 //   revoke:    'R' | origin node id length (u8) | origin | cut (f64, ms) | until (f64, ms) | uid
+//   publish:   'P' | origin node id length (u8) | origin | topic length (u16) | topic | message
+//              (on the topic's own channel, which only nodes with subscribers listen to)
+//   topics:    'T' | JSON {origin, id, uid, subscribe, unsubscribe}: the backend changes a
+//              user's topics; the node answers on the origin's relay channel with
+//   answer:    'A' | JSON {id, connections, subscribed, unsubscribed, refused}
+//   (rare, small and not on a hot path: JSON keeps them readable)
 //
 // The meta of a durable message crosses too, so framed clients on the receiving node
 // get its id and seq.
@@ -16,6 +22,28 @@ const UNICAST = 0x55 // 'U'
 const BROADCAST = 0x42 // 'B'
 const KICK = 0x4b // 'K'
 const REVOKE = 0x52 // 'R'
+const PUBLISH = 0x50 // 'P'
+const TOPICS = 0x54 // 'T'
+const ANSWER = 0x41 // 'A'
+
+/** A change of a user's topics asked of another node. */
+export interface TopicChangeRequest {
+  origin: string
+  /** Matches the answer to the request. */
+  id: number
+  uid: string
+  subscribe: string[]
+  unsubscribe: string[]
+}
+
+/** What a node changed for a TopicChangeRequest. */
+export interface TopicChangeAnswer {
+  id: number
+  connections: number
+  subscribed: number
+  unsubscribed: number
+  refused: number
+}
 
 export function encodeUnicast(messages: Array<{ uid: string; message: string; meta?: MessageMeta | undefined }>): Buffer {
   let size = 1
@@ -81,11 +109,37 @@ export function encodeRevoke(origin: string, uid: string, cutMs: number, untilMs
   return buffer
 }
 
+/** A message published to a topic, for every node that has subscribers to it. */
+export function encodePublish(origin: string, topic: string, message: string): Buffer {
+  const originBytes = Buffer.from(origin)
+  const topicBytes = Buffer.from(topic)
+  const at = 4 + originBytes.length + topicBytes.length
+  const buffer = Buffer.allocUnsafe(at + Buffer.byteLength(message))
+  buffer[0] = PUBLISH
+  buffer[1] = originBytes.length
+  originBytes.copy(buffer, 2)
+  buffer.writeUInt16BE(topicBytes.length, 2 + originBytes.length)
+  topicBytes.copy(buffer, 4 + originBytes.length)
+  buffer.write(message, at)
+  return buffer
+}
+
+export function encodeTopicChange(request: TopicChangeRequest): Buffer {
+  return Buffer.concat([Buffer.of(TOPICS), Buffer.from(JSON.stringify(request))])
+}
+
+export function encodeTopicAnswer(answer: TopicChangeAnswer): Buffer {
+  return Buffer.concat([Buffer.of(ANSWER), Buffer.from(JSON.stringify(answer))])
+}
+
 export type Relayed =
   | { kind: 'unicast'; messages: Array<{ uid: string; message: Buffer; meta: MessageMeta | undefined }> }
   | { kind: 'broadcast'; origin: string; message: Buffer }
   | { kind: 'kick'; uid: string; reconnect: boolean }
   | { kind: 'revoke'; origin: string; uid: string; cutMs: number; untilMs: number }
+  | { kind: 'publish'; origin: string; topic: string; message: Buffer }
+  | { kind: 'topics'; request: TopicChangeRequest }
+  | { kind: 'answer'; answer: TopicChangeAnswer }
 
 /** Decodes a payload; throws on anything malformed (a foreign publisher on our channel). */
 export function decodeRelay(buffer: Buffer): Relayed {
@@ -108,6 +162,27 @@ export function decodeRelay(buffer: Buffer): Relayed {
       untilMs: buffer.readDoubleBE(originEnd + 8),
       uid: buffer.toString('utf8', originEnd + 16),
     }
+  }
+  if (buffer[0] === PUBLISH) {
+    const originEnd = 2 + buffer[1]!
+    if (originEnd + 2 > buffer.length) throw new Error('truncated publish')
+    const topicEnd = originEnd + 2 + buffer.readUInt16BE(originEnd)
+    if (topicEnd > buffer.length) throw new Error('truncated publish')
+    return { kind: 'publish', origin: buffer.toString('utf8', 2, originEnd), topic: buffer.toString('utf8', originEnd + 2, topicEnd), message: buffer.subarray(topicEnd) }
+  }
+  if (buffer[0] === TOPICS) {
+    const request = JSON.parse(buffer.toString('utf8', 1)) as Partial<TopicChangeRequest>
+    const names = (list: unknown) => Array.isArray(list) && list.every((topic) => typeof topic === 'string')
+    if (typeof request.origin !== 'string' || typeof request.id !== 'number' || typeof request.uid !== 'string' || !names(request.subscribe) || !names(request.unsubscribe)) {
+      throw new Error('malformed topic change')
+    }
+    return { kind: 'topics', request: request as TopicChangeRequest }
+  }
+  if (buffer[0] === ANSWER) {
+    const answer = JSON.parse(buffer.toString('utf8', 1)) as Partial<TopicChangeAnswer>
+    const fields = [answer.id, answer.connections, answer.subscribed, answer.unsubscribed, answer.refused]
+    if (!fields.every((field) => typeof field === 'number')) throw new Error('malformed topic answer')
+    return { kind: 'answer', answer: answer as TopicChangeAnswer }
   }
   if (buffer[0] !== UNICAST) throw new Error(`unknown relay kind ${buffer[0]}`)
   const messages: Array<{ uid: string; message: Buffer; meta: MessageMeta | undefined }> = []

@@ -43,7 +43,10 @@ export async function startNode(prefix: string, nodeId: string, redis = REDIS_UR
 
 /** Makes every node's view current: presence written, leases renewed, expired nodes reaped. */
 export async function settle(...nodes: ClusterNode[]): Promise<void> {
-  for (const node of nodes) await node.bus.presenceSettled()
+  for (const node of nodes) {
+    await node.bus.presenceSettled()
+    await node.bus.topicsSettled()
+  }
   // Twice: the first pass reports each node's counts, the second reads everyone's.
   for (let pass = 0; pass < 2; pass++) for (const node of nodes) await node.bus.renewLease()
 }

@@ -16,7 +16,7 @@ import { PusherError } from '../errors.js'
 import type { Connection } from '../hub/connection.js'
 import type { Hub } from '../hub/hub.js'
 import { type LinkLog, watchLink } from '../redis/link.js'
-import { type LeaseResult, RedisPresence } from '../redis/presence.js'
+import { type LeaseResult, RedisPresence, type RelayTarget } from '../redis/presence.js'
 import { decodeRelay, encodeBroadcast, encodeUnicast } from './relay-codec.js'
 
 export interface RedisBusOptions extends BusOptions {
@@ -166,33 +166,25 @@ export class RedisBus extends BusBase implements ClusterBus {
 
   async deliver(uid: string, message: string, meta?: MessageMeta): Promise<Delivery> {
     const local = this.hub.send(uid, message, meta)
-    let holders: Record<string, string>
+    let targets: RelayTarget[]
     try {
-      holders = await this.presence.holders(uid)
+      // One command: presence read and the publishes to the other nodes, in a script.
+      targets = await this.presence.relay(uid, encodeUnicast([{ uid, message, meta }]))
     } catch (error) {
       return this.withoutRedis(local, uid, error)
     }
     let delivered = local
     let nodes = local > 0 ? 1 : 0
-    const relays: Array<Promise<void>> = []
-    let payload: Buffer | undefined
-    // Every other node presence lists gets the relay; one that has died (its lease not yet
-    // expired) has no subscriber left, so PUBLISH reports 0 and nothing is claimed for it.
-    for (const node in holders) {
-      if (node === this.nodeId) continue
-      payload ??= encodeUnicast([{ uid, message, meta }])
-      relays.push(this.publishTo(node, payload).then((received) => {
-        if (received) {
-          delivered += Number(holders[node])
-          nodes++
-        }
-      }))
+    // A node that has died (its lease not yet expired) has no subscriber left, so its
+    // publish reports 0 and nothing is claimed for it.
+    for (const { connections, received } of targets) {
+      if (!received) continue
+      delivered += connections
+      nodes++
     }
-    let partial = false
-    if (relays.length > 0) await Promise.all(relays).catch(() => { partial = true })
-    if (delivered === 0 && partial) return this.withoutRedis(0, uid, new Error('publish failed'))
+    this.relay.relayedOut += targets.length
     this.count(delivered)
-    return partial ? { delivered, nodes, partial } : { delivered, nodes }
+    return { delivered, nodes }
   }
 
   async deliverBatch(messages: OutgoingMessage[]): Promise<BatchDelivery> {

@@ -90,11 +90,36 @@ for i = 1, #due, 2 do
 end
 return out`
 
+// KEYS: presence:<uid>. ARGV: this node, prefix, payload. A unicast in one round trip:
+// the payload published to every other node that holds the user, and for each such node
+// its connection count and whether its subscriber received it (node, count, received...).
+const RELAY = `
+local holders = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #holders, 2 do
+  if holders[i] ~= ARGV[1] then
+    table.insert(out, holders[i])
+    table.insert(out, holders[i + 1])
+    table.insert(out, redis.call('PUBLISH', ARGV[2] .. 'relay:' .. holders[i], ARGV[3]))
+  end
+end
+return out`
+
 interface PresenceCommands {
   pusherSetPresence(k1: string, k2: string, k3: string, k4: string, node: string, count: number, uid: string, track: string): Promise<number>
   pusherLease(k1: string, k2: string, node: string, ttl: number, connections: number, users: number, prefix: string): Promise<[number, string[], number, number, string[]]>
   pusherReap(k1: string, k2: string, k3: string, k4: string, k5: string, node: string, prefix: string, track: string): Promise<number>
   pusherClaimOffline(k1: string, k2: string, delayMs: number, limit: number): Promise<string[]>
+  pusherRelay(k1: string, node: string, prefix: string, payload: Buffer): Promise<Array<string | number>>
+}
+
+/** Another node that holds a user, as a relay found it. */
+export interface RelayTarget {
+  node: string
+  /** Its connections of the user, as it last wrote them. */
+  connections: number
+  /** Whether its subscriber received the relay (a dead node's did not). */
+  received: boolean
 }
 
 /** Who hears the transitions this node's presence writes see (the webhooks). */
@@ -132,7 +157,19 @@ export class RedisPresence {
     redis.defineCommand('pusherLease', { numberOfKeys: 2, lua: LEASE })
     redis.defineCommand('pusherReap', { numberOfKeys: 5, lua: REAP })
     redis.defineCommand('pusherClaimOffline', { numberOfKeys: 2, lua: CLAIM_OFFLINE })
+    redis.defineCommand('pusherRelay', { numberOfKeys: 1, lua: RELAY })
     this.redis = redis as Redis & PresenceCommands
+  }
+
+  /**
+   * Publishes `payload` to every other node holding `uid`, in one script: the lookup and
+   * the publishes in one command and one round trip, instead of a read and then a publish.
+   */
+  async relay(uid: string, payload: Buffer): Promise<RelayTarget[]> {
+    const flat = await this.redis.pusherRelay(`${this.prefix}presence:${uid}`, this.nodeId, this.prefix, payload)
+    const targets: RelayTarget[] = []
+    for (let i = 0; i + 2 < flat.length; i += 3) targets.push({ node: String(flat[i]), connections: Number(flat[i + 1]), received: Number(flat[i + 2]) > 0 })
+    return targets
   }
 
   /** Nodes holding `uid`, with their connection counts. */

@@ -51,7 +51,8 @@ export class TopicRequests {
     } catch {
       return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
     }
-    if (!(allowed instanceof Promise)) return this.decide(connection, topic, allowed)
+    // Only true allows, as for a promise below: a hook answering a truthy row or message is not a yes.
+    if (!(allowed instanceof Promise)) return this.decide(connection, topic, allowed === true)
     let deciding = this.deciding.get(connection)
     if (deciding === undefined) this.deciding.set(connection, (deciding = new Set()))
     deciding.add(topic)

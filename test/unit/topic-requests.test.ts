@@ -122,6 +122,18 @@ test('an asynchronous authorizer: nothing until it resolves; true subscribes, fa
   assert.deepEqual([...hub.topics()], ['yes'])
 })
 
+test('only true allows, whether the authorizer answers at once or later: a truthy string is a refusal', async () => {
+  const sync = framedAlice(() => 'forbidden' as unknown as boolean)
+  subscribe(sync.ws, 'news')
+  assert.equal((await replies(sync.ws, 1))[0]!.reason, 'topic_forbidden')
+  assert.equal(sync.hub.subscriptionCount, 0)
+
+  const later = framedAlice(() => Promise.resolve('forbidden' as unknown as boolean))
+  subscribe(later.ws, 'news')
+  assert.equal((await replies(later.ws, 1))[0]!.reason, 'topic_forbidden')
+  assert.equal(later.hub.subscriptionCount, 0)
+})
+
 test('an unsubscribe that arrives while an asynchronous authorization is pending wins: no subscription results', async () => {
   const decision = deferred()
   const { hub, ws } = framedAlice(() => decision.promise)

@@ -148,6 +148,45 @@ test('an unsubscribe that arrives while an asynchronous authorization is pending
   assert.equal(hub.publish('news', 'x'), 0)
 })
 
+test('subscribe, unsubscribe, subscribe again while both are decided: the last request\'s verdict is the one that counts', async () => {
+  const decisions: Array<ReturnType<typeof deferred>> = []
+  const { hub, ws, refusals } = framedAlice(() => {
+    const decision = deferred()
+    decisions.push(decision)
+    return decision.promise
+  })
+  subscribe(ws, 'news', 'stale')
+  unsubscribe(ws, 'news')
+  subscribe(ws, 'news', 'fresh')
+  assert.equal(decisions.length, 2)
+  // The withdrawn request is refused, the one that stands is allowed, in that order.
+  decisions[0]!.resolve(false)
+  await decisions[0]!.promise
+  await nextTurn()
+  decisions[1]!.resolve(true)
+  const answers = await replies(ws, 2)
+  assert.deepEqual(answers, [{ type: 'unsubscribed', topic: 'news' }, { type: 'subscribed', topic: 'news' }])
+  assert.deepEqual(refusals, [])
+  assert.equal(hub.publish('news', 'x'), 1)
+
+  // And the other way round: the withdrawn request was allowed, the one that stands is refused.
+  const second = framedAlice(() => {
+    const decision = deferred()
+    decisions.push(decision)
+    return decision.promise
+  })
+  subscribe(second.ws, 'news', 'good')
+  unsubscribe(second.ws, 'news')
+  subscribe(second.ws, 'news', 'bad')
+  decisions[2]!.resolve(true)
+  await decisions[2]!.promise
+  await nextTurn()
+  decisions[3]!.resolve(false)
+  const [, last] = await replies(second.ws, 2)
+  assert.equal(last!.reason, 'topic_forbidden')
+  assert.equal(second.hub.subscriptionCount, 0)
+})
+
 test('an authorizer that throws refuses with topic_forbidden and the connection goes on', async () => {
   const { hub, ws, refusals } = framedAlice(({ topic }) => {
     if (topic === 'boom') throw new Error('bad token')

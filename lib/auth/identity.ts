@@ -50,7 +50,8 @@ export function checkIdentity(identity: unknown, limits: IdentityLimits, now: nu
   if (topics !== undefined) {
     const wrong = !Array.isArray(topics) || topics.length > limits.maxTopicsPerConnection
       ? 'the topics claim must be an array of at most PUSHER_MAX_TOPICS_PER_CONNECTION names'
-      : topics.map((topic) => topicProblem(topic, limits.maxTopicLength)).find((found) => found !== undefined)
+      // Array.from visits holes too (map and find skip them): a sparse array is no list of names.
+      : Array.from(topics, (topic) => topicProblem(topic, limits.maxTopicLength)).find((found) => found !== undefined)
     if (wrong !== undefined) return { reason: 'invalid_topics', message: `${hintFor('invalid_topics')}: ${wrong}` }
   }
   return {

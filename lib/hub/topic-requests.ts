@@ -24,8 +24,8 @@ export interface TopicRequestsOwner {
 const FORBIDDEN = 'not allowed to watch this topic: send a topic token (a JWT with this user\'s uid and the topic) signed by the backend'
 
 export class TopicRequests {
-  /** Subscribes an asynchronous authorizer is still deciding, by connection. */
-  private readonly deciding = new WeakMap<Connection, Set<string>>()
+  /** Subscribes an asynchronous authorizer is still deciding, by connection: each topic's request that stands. */
+  private readonly deciding = new WeakMap<Connection, Map<string, object>>()
 
   constructor(private readonly owner: TopicRequestsOwner) {}
 
@@ -51,13 +51,19 @@ export class TopicRequests {
     } catch {
       return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
     }
-    if (!(allowed instanceof Promise)) return this.decide(connection, topic, allowed)
+    // Only true allows, as for a promise below: a hook answering a truthy row or message is not a yes.
+    if (!(allowed instanceof Promise)) return this.decide(connection, topic, allowed === true)
     let deciding = this.deciding.get(connection)
-    if (deciding === undefined) this.deciding.set(connection, (deciding = new Set()))
-    deciding.add(topic)
+    if (deciding === undefined) this.deciding.set(connection, (deciding = new Map()))
+    const pending = {}
+    deciding.set(topic, pending)
     const settle = (verdict: boolean) => {
-      // Unsubscribed (or asked again, then unsubscribed) while the authorizer decided: the last word was the client's.
-      if (deciding.delete(topic)) this.decide(connection, topic, verdict)
+      // Unsubscribed while the authorizer decided (and maybe asked again since, with
+      // another token): the client withdrew this request, and only the one that stands
+      // may answer.
+      if (deciding.get(topic) !== pending) return
+      deciding.delete(topic)
+      this.decide(connection, topic, verdict)
     }
     allowed.then((verdict) => settle(verdict === true), () => settle(false))
   }

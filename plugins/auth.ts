@@ -114,6 +114,9 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
       const reason = reasonForJwtError(error)
       throw new AuthFailure(reason, `${hintFor(reason)} (${(error as Error).message})`)
     }
+    // A topic token grants one topic to a connection that is already open; taken as a
+    // connect token it would let its holder receive every message of the user.
+    if (claims.topic !== undefined) throw new AuthFailure('claims', 'a topic token (with a "topic" claim) cannot open or refresh a connection; send the user\'s connect token')
     // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
     const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
     if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')

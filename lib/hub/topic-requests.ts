@@ -42,7 +42,10 @@ export class TopicRequests {
     if (connection.topics?.has(topic) === true) return this.owner.reply(connection, topicReplyFrame(topic, true))
     if (this.deciding.get(connection)?.has(topic) === true) return
     // Refused before any verification work when it could not be kept anyway.
-    if ((connection.topics?.size ?? 0) >= this.owner.maxTopicsPerConnection) return this.refuseLimit(connection, topic)
+    // Those still being decided count too: an authorizer that never answers cannot make
+    // the hub hold more requests per connection than it would hold subscriptions.
+    const held = (connection.topics?.size ?? 0) + (this.deciding.get(connection)?.size ?? 0)
+    if (held >= this.owner.maxTopicsPerConnection) return this.refuseLimit(connection, topic)
     const authorize = this.owner.authorizer()
     if (authorize === undefined) return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
     let allowed: boolean | Promise<boolean>

@@ -142,6 +142,15 @@ test('a connect token whose topics claim is invalid is refused with 401 (invalid
   assert.equal(hub.app.hub.isOnline('erin'), false)
 })
 
+test('a topic token cannot open a connection: it grants one topic, not the user\'s messages', async () => {
+  const topicToken = token({ uid: 'erin', topic: 'news' })
+  const { status, body } = await refusedUpgrade(`${hub.wsUrl}/ws?token=${topicToken}`, ['pusher.framed.v1'])
+  assert.equal(status, 401)
+  assert.equal(body.code, 'PUSHER_ERR_TOKEN_INVALID')
+  assert.match(body.message, /topic token/)
+  assert.equal(hub.app.hub.isOnline('erin'), false)
+})
+
 test('an authorizeTopic option decides without a token, synchronously or not, in place of topic tokens', async () => {
   const asked: Array<[string, string, string | undefined]> = []
   const own = await startHub({

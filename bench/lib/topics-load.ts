@@ -1,0 +1,164 @@
+// The generator of `npm run bench:topics` (bench/topics.ts): one process, pinned to its
+// own core, driving one hub through one phase and printing its figures as JSON.
+//
+//   fanout      S clients watch one topic: server CPU per delivery for K publishes to
+//               it, and for K broadcasts to the same S connections, in alternating rounds
+//   subscribe   C framed clients subscribe to 3 topics each with topic tokens, then
+//               unsubscribe; then the backend subscribes each user to 3 topics over HTTP
+//   memory      N clients, then each user subscribed to 3 topics: resident memory
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { createSigner } from 'fast-jwt'
+import { Pool } from 'undici'
+import WebSocket from 'ws'
+import { Arrivals } from './arrivals.js'
+import { type BenchClient, openClients, opened } from './clients.js'
+import { cpuMicros, rssKb } from './proc.js'
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    pid: { type: 'string' },
+    'api-key': { type: 'string', default: '' },
+    secret: { type: 'string', default: 'secret' },
+    phase: { type: 'string' },
+    size: { type: 'string', default: '100' },
+    publishes: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '3' },
+  },
+})
+const base = args.url!
+const pid = Number(args.pid)
+const size = Number(args.size)
+const sign = createSigner({ key: args.secret!, algorithm: 'HS256' })
+const pool = new Pool(base, { connections: 16, pipelining: 1 })
+const headers = { 'content-type': 'application/json', authorization: `Bearer ${args['api-key']}` }
+const arrivals = new Arrivals()
+const log = (message: string) => process.stderr.write(`[topics-load ${args.phase}] ${message}\n`)
+
+async function post(path: string, body: unknown): Promise<void> {
+  const response = await pool.request({ method: 'POST', path, headers, body: JSON.stringify(body) })
+  await response.body.dump()
+  if (response.statusCode !== 200) throw new Error(`${path} answered ${response.statusCode}`)
+}
+
+/** Runs `count` calls of `call`, `inFlight` at a time. */
+async function inParallel(count: number, inFlight: number, call: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, async () => {
+    while (next < count) await call(next++)
+  }))
+}
+
+/** Server CPU, in µs, spent by `work`, measured after the server has settled. */
+async function serverCpu(work: () => Promise<void>): Promise<number> {
+  await sleep(300)
+  const before = cpuMicros(pid)
+  await work()
+  return cpuMicros(pid) - before
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+async function fanout(): Promise<Record<string, number>> {
+  const publishes = Number(args.publishes)
+  const tokens = Array.from({ length: size }, (_, i) => sign({ uid: `u${i}`, topics: ['bench'] }))
+  await openClients(base, 'ws', tokens, () => arrivals.count())
+  const publish = (i: number) => post('/publish', { topic: 'bench', message: `p${i}` })
+  const broadcast = (i: number) => post('/broadcast', { message: `b${i}` })
+  // Warm both paths before measuring.
+  for (const call of [publish, broadcast]) {
+    const arrived = arrivals.expect(20 * size)
+    await inParallel(20, 4, call)
+    await arrived
+  }
+  const measure = async (call: (i: number) => Promise<void>) => {
+    const arrived = arrivals.expect(publishes * size)
+    const cpu = await serverCpu(async () => {
+      await inParallel(publishes, 8, call)
+      await arrived
+    })
+    return (cpu * 1000) / (publishes * size)
+  }
+  const publishNs: number[] = []
+  const broadcastNs: number[] = []
+  for (let round = 0; round < Number(args.rounds); round++) {
+    // Alternating which goes first, so that neither is always measured on a warmer process.
+    if (round % 2 === 0) {
+      publishNs.push(await measure(publish))
+      broadcastNs.push(await measure(broadcast))
+    } else {
+      broadcastNs.push(await measure(broadcast))
+      publishNs.push(await measure(publish))
+    }
+  }
+  return { publishNsPerDelivery: median(publishNs), broadcastNsPerDelivery: median(broadcastNs), ratio: median(publishNs.map((p, i) => p / broadcastNs[i]!)) }
+}
+
+async function subscribe(): Promise<Record<string, number>> {
+  const topics = (i: number) => [`t${i % 1000}`, `t${(i * 7 + 1) % 1000}`, 'all']
+  let replies = 0
+  let wake: (() => void) | undefined
+  let wanted = 0
+  const replied = (count: number) => {
+    wanted += count
+    return replies >= wanted ? Promise.resolve() : new Promise<void>((resolve) => (wake = resolve))
+  }
+  const sockets: WebSocket[] = []
+  let next = 0
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < size) {
+      const i = next++
+      const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, ['pusher.framed.v1', `bearer.${sign({ uid: `u${i}` })}`], { perMessageDeflate: false })
+      ws.on('message', () => {
+        if (++replies === wanted && wake) wake()
+      })
+      await opened(ws)
+      sockets[i] = ws
+    }
+  }))
+  const topicTokens = sockets.map((_, i) => topics(i).map((topic) => sign({ uid: `u${i}`, topic })))
+  const subscribed = replied(3 * size)
+  const subscribeCpu = await serverCpu(async () => {
+    sockets.forEach((ws, i) => topics(i).forEach((topic, t) => ws.send(JSON.stringify({ type: 'subscribe', topic, token: topicTokens[i]![t] }))))
+    await subscribed
+  })
+  const unsubscribed = replied(3 * size)
+  const unsubscribeCpu = await serverCpu(async () => {
+    sockets.forEach((ws, i) => topics(i).forEach((topic) => ws.send(JSON.stringify({ type: 'unsubscribe', topic }))))
+    await unsubscribed
+  })
+  const backendCpu = await serverCpu(() => inParallel(size, 8, (i) => post(`/users/u${i}/topics`, { subscribe: topics(i) })))
+  for (const ws of sockets) ws.terminate()
+  return {
+    subscribeUs: subscribeCpu / (3 * size),
+    unsubscribeUs: unsubscribeCpu / (3 * size),
+    backendSubscribeUs: backendCpu / (3 * size),
+  }
+}
+
+async function memory(): Promise<Record<string, number>> {
+  await sleep(1000)
+  const empty = rssKb(pid)
+  const tokens = Array.from({ length: size }, (_, i) => sign({ uid: `u${i}` }))
+  const clients: BenchClient[] = await openClients(base, 'ws', tokens, () => {})
+  await sleep(2000)
+  const connected = rssKb(pid)
+  await inParallel(size, 8, (i) => post(`/users/u${i}/topics`, { subscribe: [`t${i % 1000}`, `t${(i * 7 + 1) % 1000}`, 'all'] }))
+  await sleep(2000)
+  const withTopics = rssKb(pid)
+  for (const client of clients) client.close()
+  return {
+    idleKbPerConnection: (connected - empty) / size,
+    topicsKbPerConnection: (withTopics - connected) / size,
+    totalKbPerConnection: (withTopics - empty) / size,
+  }
+}
+
+const phases: Record<string, () => Promise<Record<string, number>>> = { fanout, subscribe, memory }
+const run = phases[args.phase!]
+if (run === undefined) throw new Error(`--phase must be one of ${Object.keys(phases).join(', ')}`)
+log(`${size} clients`)
+process.stdout.write(`${JSON.stringify(await run())}\n`)
+await pool.close()
+process.exit(0)

@@ -7,18 +7,25 @@
 //   backend over HTTP;
 // - resident memory per connection, idle and with three topics each.
 //
+// - with --scale instead (bench/topics-scale.ts): 99,000 connections over 5 hubs and one
+//   Redis, one publish to a topic all of them watch, then spread over 1,000 topics.
+//
 //   npm run bench:topics -- [--repeats 3] [--quick] [--no-write]
+//   npm run bench:topics -- --scale [--per-node 19800] [--no-write]
 import { type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 import { log, machine, pinned, resultsBlock, runGenerator, sh, waitForPort, writeSection } from './lib/harness.js'
 import { medianOf, type RunResult } from './lib/report.js'
+import { formatScale, runScale } from './topics-scale.js'
 
 const { values: args } = parseArgs({
   options: {
     repeats: { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    'per-node': { type: 'string', default: '19800' },
   },
 })
 const API_KEY = 'bench-api-key-0123456789'
@@ -56,6 +63,14 @@ async function runOnce(measurement: Measurement, port: number): Promise<RunResul
 
 log('building fastify-pusher (npm run build)')
 sh('npm run build')
+if (args.scale) {
+  // 19,800 a node: the most under the 20,000-descriptor limit, with the hub's own spare.
+  const results = [await runScale('one', Number(args['per-node'])), await runScale('spread', Number(args['per-node']))]
+  const text = formatScale(results)
+  process.stdout.write(`${text}\n`)
+  if (!args['no-write']) writeSection('topics-scale', `${text}\n\nCommand: \`npm run bench:topics -- ${process.argv.slice(2).join(' ')}\`.\n\n\`\`\`json\n${JSON.stringify(results)}\n\`\`\``)
+  process.exit(0)
+}
 const repeats = Number(args.repeats)
 const runs: RunResult[][] = measurements.map(() => [])
 for (let repeat = 0; repeat < repeats; repeat++) {

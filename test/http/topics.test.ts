@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import WebSocket from 'ws'
-import { API_KEY, type Client, connect, connectAs, connectFramed, FramedClient, get, post, refusedUpgrade, startHub, token, type TestHub } from '../support/helpers.js'
+import { API_KEY, type Client, connect, connectAs, connectFramed, FramedClient, get, metrics, post, refusedUpgrade, startHub, token, type TestHub } from '../support/helpers.js'
 
 let hub: TestHub
 before(async () => {
@@ -260,4 +260,31 @@ test('POST /publish refuses an invalid topic, an unknown field such as ttl, a me
   }
   const wrongKey = await fetch(`${hub.url}/publish`, { method: 'POST', headers: { authorization: `Bearer not-${API_KEY}`, 'content-type': 'application/json' }, body: '{"topic":"a","message":"b"}' })
   assert.equal(wrongKey.status, 401)
+})
+
+test('topic metrics: topics and subscriptions watched here, publishes by outcome, deliveries, fan-out times', async (t) => {
+  // A hub of its own: the gauges count every connection, and other tests' may still be closing.
+  const own = await startHub()
+  t.after(() => own.app.close())
+  const start = await metrics(own)
+  const at = (series: Map<string, number>, key: string) => series.get(key) ?? 0
+  const clients = await Promise.all([plainWatching('m1', ['metrics/a', 'metrics/b'], own), plainWatching('m2', ['metrics/a'], own)])
+  const watching = await metrics(own)
+  assert.equal(at(watching, 'pusher_topics') - at(start, 'pusher_topics'), 2)
+  assert.equal(at(watching, 'pusher_topic_subscriptions') - at(start, 'pusher_topic_subscriptions'), 3)
+
+  await post(own, '/publish', { topic: 'metrics/a', message: 'x' }) // 2 connections
+  await post(own, '/publish/batch', { messages: [{ topic: 'metrics/b', message: 'y' }, { topic: 'metrics/nobody', message: 'z' }] }) // 1, and none
+  await Promise.all([clients[0]!.received(2), clients[1]!.received(1)])
+  const after = await metrics(own)
+  const grew = (key: string) => at(after, key) - at(start, key)
+  assert.equal(grew('pusher_topic_publishes_total{outcome="delivered"}'), 2)
+  assert.equal(grew('pusher_topic_publishes_total{outcome="no_subscribers"}'), 1)
+  assert.equal(after.get('pusher_topic_publishes_total{outcome="unavailable"}'), 0)
+  assert.equal(grew('pusher_topic_deliveries_total'), 3)
+  // One fan-out per publish that had subscribers here.
+  assert.equal(grew('pusher_topic_fanout_seconds_count'), 2)
+  assert.equal(after.get('pusher_topic_fanout_seconds_bucket{le="+Inf"}'), after.get('pusher_topic_fanout_seconds_count'))
+
+  await Promise.all(clients.map((client) => client.close()))
 })

@@ -68,8 +68,9 @@ async function topicRoutes(instance: FastifyInstance, { config }: TopicRoutesOpt
   })
 
   fastify.post('/users/:uid/topics', {
-    // Two lists of names that need no JSON escape beyond `\/`, and the rest of the body.
-    bodyLimit: 2 * config.maxTopicsPerConnection * (config.maxTopicLength * 2 + 3) + 1024,
+    // Two lists of valid names: none needs a JSON escape beyond `\/`; room for quotes,
+    // commas and pretty-printing around each, and for the rest of the body.
+    bodyLimit: 2 * config.maxTopicsPerConnection * (config.maxTopicLength * 2 + 16) + 1024,
     schema: {
       summary: 'Subscribe every connection of a user to topics, and out of others, on every node',
       description: 'Applies to the connections open now, `unsubscribe` first: a connection opened later watches its token\'s `topics` and what it subscribes to itself. At least one of the lists must name a topic. A connection already at PUSHER_MAX_TOPICS_PER_CONNECTION topics is not subscribed to more (counted as `refused`).',

@@ -25,6 +25,7 @@ import openapiRoute from './routes/openapi.js'
 import { ErrorBody } from './routes/error-schema.js'
 import sendRoutes from './routes/send.js'
 import sessionRoutes from './routes/sessions.js'
+import topicRoutes from './routes/topics.js'
 import wsRoute from './routes/ws.js'
 
 // Every plugin that decorates the instance is named here, type-only: that keeps its
@@ -86,6 +87,7 @@ async function pusher(fastify: FastifyInstance, options: PusherOptions) {
     await scope.register(wsRoute, { config })
     await scope.register(sendRoutes, { config })
     await scope.register(sessionRoutes, { config })
+    await scope.register(topicRoutes, { config })
     await scope.register(healthRoutes)
     await scope.register(openapiRoute)
   }, { prefix: options.prefix ?? '' })

@@ -49,7 +49,7 @@ export const PusherError = {
   ),
   ROUTE_NOT_FOUND: createError(
     'PUSHER_ERR_ROUTE_NOT_FOUND',
-    'No route %s %s: the hub serves GET /ws, POST|GET /send, POST /send/batch, POST /broadcast, GET /messages/:id, GET /users/:uid, POST /presence, GET /stats, POST /users/:uid/disconnect, POST /users/:uid/revoke, GET /metrics, GET /health, GET /ready and GET /openapi.json (which lists every route)',
+    'No route %s %s: the hub serves GET /ws, POST|GET /send, POST /send/batch, POST /broadcast, GET /messages/:id, GET /users/:uid, POST /presence, GET /stats, POST /users/:uid/disconnect, POST /users/:uid/revoke, POST /publish, POST /publish/batch, POST /users/:uid/topics, GET /topics/<name>, GET /metrics, GET /health, GET /ready and GET /openapi.json (which lists every route)',
     404,
   ),
   // Operators and orchestrators (GET /ready).

@@ -7,7 +7,7 @@ import fastifyMetricsModule, { type IMetricsPluginOptions } from 'fastify-metric
 import * as promClient from 'prom-client'
 import type { PusherConfig } from '../lib/config/config.js'
 import type { HistogramSeries } from '../lib/metrics/histogram.js'
-import { httpDurationHistogram, registerHubMetrics, registerReadinessMetric, registerStoreMetrics, registerWebhookMetrics } from '../lib/metrics/metrics.js'
+import { httpDurationHistogram, registerHubMetrics, registerReadinessMetric, registerStoreMetrics, registerTopicMetrics, registerWebhookMetrics } from '../lib/metrics/metrics.js'
 
 // fastify-metrics is CommonJS with `exports.default`; from ESM the plugin sits one level down.
 const fastifyMetrics = (fastifyMetricsModule as unknown as { default: FastifyPluginCallback<Partial<IMetricsPluginOptions>> }).default
@@ -51,7 +51,7 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
       exposeHeadRoute: false,
       schema: {
         summary: 'Prometheus metrics of this node',
-        description: 'The Prometheus text format: the hub\'s connections, pending writes, sends, refusals, store and cluster metrics, HTTP durations and process metrics (docs/api.md lists them). Scrape every node: each counts only its own.',
+        description: 'The Prometheus text format: the hub\'s connections, pending writes, sends, topics, refusals, store and cluster metrics, HTTP durations and process metrics (docs/api.md lists them). Scrape every node: each counts only its own.',
         tags: ['operations'],
         security: [],
         response: { 200: { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
@@ -71,6 +71,7 @@ async function metricsPlugin(fastify: FastifyInstance, { config }: MetricsPlugin
     registry.removeSingleMetric(name)
   }
   registerHubMetrics(registry, fastify.hub, fastify.bus, fastify.authFailures, fastify.pusherLimits.refusals.counts)
+  registerTopicMetrics(registry, fastify.hub, fastify.bus)
   registerReadinessMetric(registry, fastify.pusherReadiness)
   // Only with durable delivery on (PUSHER_DB, or cluster mode).
   if (fastify.store !== undefined) registerStoreMetrics(registry, fastify.store)

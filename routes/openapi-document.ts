@@ -16,6 +16,7 @@ export function documentBase(): NonNullable<FastifyDynamicSwaggerOptions['openap
     tags: [
       { name: 'senders', description: 'Push messages to users; every route needs an API key' },
       { name: 'sessions', description: 'Who is online; close a user\'s connections, revoke their tokens; every route needs an API key' },
+      { name: 'topics', description: 'Publish to whoever watches a topic; subscribe a user\'s connections to topics; every route needs an API key' },
       { name: 'clients', description: 'Connect a user\'s device (WebSocket)' },
       { name: 'operations', description: 'Probes, metrics and this document; no API key' },
     ],

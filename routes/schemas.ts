@@ -84,6 +84,15 @@ export function senderSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBa
   }
 }
 
+/**
+ * The body limit of a route that takes one message and the name it goes to (a uid, a
+ * topic): JSON may escape a character as \uXXXX (6 bytes), so room for that, and some
+ * for the rest of the body. The message's own size is checked in UTF-8 by the handler.
+ */
+export function messageBodyLimit(maxMessageBytes: number, maxNameLength: number): number {
+  return maxMessageBytes * 6 + maxNameLength * 6 + 1024
+}
+
 /** What each error status of the sender routes means; each route lists those it can answer. */
 export const SENDER_ERRORS = {
   400: 'Invalid input: a missing, unknown or mistyped field, malformed JSON, an invalid uid or ttl, or a ttl without a message store (the code says which). Nothing was sent',

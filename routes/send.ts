@@ -12,8 +12,9 @@ import { PusherError } from '../lib/errors.js'
 import { fromStore } from '../lib/store/durable-send.js'
 import { ttlSeconds } from '../lib/store/ttl.js'
 import { assertUid } from '../lib/auth/uid.js'
+import { assertMessageSize } from '../lib/limits/message-size.js'
 import { errorResponses } from './error-schema.js'
-import { SENDER_ERRORS, senderErrors, senderSchemas } from './schemas.js'
+import { messageBodyLimit, SENDER_ERRORS, senderErrors, senderSchemas } from './schemas.js'
 import { checkSchema, formatValidationErrors } from './validation.js'
 
 interface SendFields {
@@ -39,14 +40,9 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
 
   const schemas = senderSchemas(config)
   const bus = fastify.bus
-  // JSON may escape a character as \uXXXX (6 bytes); leave room for that and the uid.
-  const bodyLimit = config.maxMessageBytes * 6 + config.maxUidLength * 6 + 1024
+  const bodyLimit = messageBodyLimit(config.maxMessageBytes, config.maxUidLength)
 
-  /** Refuses a message over the limit, counted in the UTF-8 bytes it will be sent as. */
-  const checkSize = (message: string): void => {
-    const bytes = Buffer.byteLength(message)
-    if (bytes > config.maxMessageBytes) throw new PusherError.MESSAGE_TOO_LARGE(bytes, config.maxMessageBytes)
-  }
+  const checkSize = (message: string): void => assertMessageSize(message, config.maxMessageBytes)
 
   const delivered = (uid: string, delivery: Delivery): Delivery => {
     if (delivery.delivered === 0) throw new PusherError.USER_OFFLINE(uid)

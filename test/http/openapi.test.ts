@@ -38,8 +38,8 @@ before(async () => {
 })
 after(() => app.close())
 
-/** Fastify's /messages/:id is OpenAPI's /messages/{id}. */
-const openapiPath = (url: string) => url.replace(/:(\w+)/g, '{$1}')
+/** Fastify's /messages/:id is OpenAPI's /messages/{id}; a wildcard, /topics/*, is /topics/{*} (as @fastify/swagger writes it). */
+const openapiPath = (url: string) => url.replace(/:(\w+)/g, '{$1}').replace(/\*$/, '{*}')
 
 /** Each documented operation, with the security that applies to it (its own, or the document's). */
 function operations(): Array<{ method: string; path: string; operation: Operation; security: Array<Record<string, string[]>> }> {
@@ -75,7 +75,8 @@ test('every route the hub registers is in the document, under its method and pat
   assert.deepEqual(missing, [], 'routes missing from /openapi.json: give each a schema (docs/api.md says how)')
   for (const [method, url] of [['GET', '/ws'], ['POST', '/send'], ['GET', '/send'], ['POST', '/send/batch'], ['POST', '/broadcast'],
     ['GET', '/messages/:id'], ['GET', '/users/:uid'], ['POST', '/presence'], ['GET', '/stats'], ['POST', '/users/:uid/disconnect'],
-    ['POST', '/users/:uid/revoke'], ['GET', '/metrics'], ['GET', '/health'], ['GET', '/ready'], ['GET', '/openapi.json']]) {
+    ['POST', '/users/:uid/revoke'], ['POST', '/publish'], ['POST', '/publish/batch'], ['POST', '/users/:uid/topics'], ['GET', '/topics/*'],
+    ['GET', '/metrics'], ['GET', '/health'], ['GET', '/ready'], ['GET', '/openapi.json']]) {
     assert.ok(routes.some((route) => route.method === method && route.url === url), `${method} ${url} was not registered`)
   }
 })
@@ -147,6 +148,33 @@ test('the sender routes\' answers, plain and durable, keep every field the docum
     assertDocumented(op('/send', 'post'), 404, offline.body, 'POST /send (offline)')
     const invalid = await post(hub, '/send', { uid: 'reader' })
     assertDocumented(op('/send', 'post'), 400, invalid.body, 'POST /send (invalid)')
+  } finally {
+    await client.close()
+  }
+})
+
+test('the topic routes\' answers, and their refusals, are what the document says', async () => {
+  const op = (path: string, method: string) => document.paths[path]![method]!
+  const client = await connectAs(hub, 'watcher')
+  try {
+    const changed = await post(hub, '/users/watcher/topics', { subscribe: ['doc/topic'] })
+    assert.equal(changed.body.subscribed, 1)
+    assertDocumented(op('/users/{uid}/topics', 'post'), 200, changed.body, 'POST /users/{uid}/topics')
+    const published = await post(hub, '/publish', { topic: 'doc/topic', message: 'hi' })
+    assert.deepEqual(published.body, { delivered: 1, nodes: 1 })
+    assertDocumented(op('/publish', 'post'), 200, published.body, 'POST /publish')
+    const batch = await post(hub, '/publish/batch', { messages: [{ topic: 'doc/topic', message: 'a' }, { topic: 'doc/none', message: 'b' }] })
+    assertDocumented(op('/publish/batch', 'post'), 200, batch.body, 'POST /publish/batch')
+    const info = await fetch(`${hub.url}/topics/doc%2Ftopic`, { headers: { authorization: `Bearer ${API_KEY}` } })
+    assertDocumented(op('/topics/{*}', 'get'), 200, await info.json(), 'GET /topics/{*}')
+    const invalid = await post(hub, '/publish', { topic: 'not a topic', message: 'x' })
+    assert.equal(invalid.status, 400)
+    assertDocumented(op('/publish', 'post'), 400, invalid.body, 'POST /publish (invalid topic)')
+    const large = await post(hub, '/publish', { topic: 'doc/topic', message: 'x'.repeat(64 * 1024 + 1) })
+    assert.equal(large.status, 413)
+    assertDocumented(op('/publish', 'post'), 413, large.body, 'POST /publish (too large)')
+    const empty = await post(hub, '/users/watcher/topics', {})
+    assertDocumented(op('/users/{uid}/topics', 'post'), 400, empty.body, 'POST /users/{uid}/topics (nothing to change)')
   } finally {
     await client.close()
   }

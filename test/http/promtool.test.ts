@@ -38,6 +38,9 @@ test('promtool check metrics passes on /metrics after every kind of traffic', { 
   await post(hub, '/send', { uid: 'nobody', message: 'x' })
   await post(hub, '/broadcast', { message: 'y' })
   await post(hub, '/send/batch', { messages: [{ uid: 'p2', message: 'z' }] })
+  await post(hub, '/users/p1/topics', { subscribe: ['lint/topic'] })
+  await post(hub, '/publish', { topic: 'lint/topic', message: 't' })
+  await post(hub, '/publish', { topic: 'lint/nobody', message: 't' })
   await post(hub, '/send', { bad: true })
   await refusedUpgrade(`${hub.wsUrl}/ws?token=nope`)
   await clients[2]!.close()
@@ -46,7 +49,8 @@ test('promtool check metrics passes on /metrics after every kind of traffic', { 
   const text = await (await fetch(`${hub.url}/metrics`)).text()
   // Every family the dashboard and alerts use is present with samples.
   for (const name of ['connections', 'pending', 'pusher_ready', 'pusher_users_online', 'pusher_messages_total', 'pusher_delivery_latency_seconds_bucket',
-    'pusher_disconnects_total', 'pusher_auth_failures_total', 'pusher_refused_total', 'http_request_duration_seconds_bucket', 'process_cpu_user_seconds_total']) {
+    'pusher_disconnects_total', 'pusher_auth_failures_total', 'pusher_refused_total', 'http_request_duration_seconds_bucket', 'process_cpu_user_seconds_total',
+    'pusher_topics', 'pusher_topic_subscriptions', 'pusher_topic_publishes_total', 'pusher_topic_deliveries_total', 'pusher_topic_fanout_seconds_bucket']) {
     assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), `${name} missing`)
   }
   const { code, output } = await promtool(['check', 'metrics'], text)

@@ -16,7 +16,7 @@ import { Pool } from 'undici'
 import { Arrivals } from './lib/arrivals.js'
 import { type BenchClient, openClients, type Protocol } from './lib/clients.js'
 import { LatencyProbe, numberedPayload } from './lib/latency.js'
-import { cpuMicros, rssKb, stolenMs } from './lib/proc.js'
+import { cpuMicros, rssKb, settledRssKb, stolenMs } from './lib/proc.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -211,26 +211,15 @@ async function batch() {
 }
 
 /** The server's RSS once it has stopped moving (GC done with the last burst's garbage). */
-async function settledRss(): Promise<number> {
-  let previous = rssKb(pid)
-  for (let i = 0; i < 20; i++) {
-    await sleep(500)
-    const current = rssKb(pid)
-    if (Math.abs(current - previous) < previous * 0.002) return current
-    previous = current
-  }
-  return previous
-}
-
 async function idleMemory() {
   const K = Number(args.idle)
-  const before = await settledRss()
+  const before = await settledRssKb(pid)
   // In five rounds, so no round's garbage is mistaken for what connections hold.
   for (let round = 0; round < 5; round++) {
     clients.push(...await openClients(wsBase, protocol, tokens(clients.length, K / 5), onMessage))
     await sleep(500)
   }
-  return { idleKbPerConnection: ((await settledRss()) - before) / K }
+  return { idleKbPerConnection: ((await settledRssKb(pid)) - before) / K }
 }
 
 async function scale() {

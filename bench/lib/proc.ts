@@ -39,6 +39,18 @@ export function rssKb(pid: number): number {
   return Number(match[1])
 }
 
+/** Resident memory in KB once it has stopped moving (within 0.2% over half a second), or after ten seconds. */
+export async function settledRssKb(pid: number): Promise<number> {
+  let previous = rssKb(pid)
+  for (let i = 0; i < 20; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const current = rssKb(pid)
+    if (Math.abs(current - previous) < previous * 0.002) return current
+    previous = current
+  }
+  return previous
+}
+
 /** CPU time the hypervisor gave to other guests, all cores, in ms (the `steal` column of /proc/stat). */
 export function stolenMs(): number {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.split(/\s+/)

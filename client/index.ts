@@ -3,6 +3,7 @@
 // acks what it emitted, and drops what it has already emitted, so an app sees each
 // durable message once and in order although the hub delivers at least once. Before its
 // token expires it sends the hub a fresh one, so the connection outlives the token.
+// It subscribes to topics, and again on each new connection (topics.ts).
 //
 // No Node-only import and no DOM types: the WebSocket is described structurally, so
 // the same file bundles for a page and runs on Node with `ws`.
@@ -10,12 +11,15 @@ import { backoffDelay, type BackoffOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { ackFrame, parseServerFrame, type PusherMessage, refreshFrame } from './frames.js'
 import { refreshDelay, tokenExpiresAt } from './refresh.js'
+import type { SubscribeOptions, Subscription, TopicMessage } from './subscription.js'
+import { Topics } from './topics.js'
 import { CloseCode } from '../lib/hub/close-codes.js'
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../lib/protocol.js'
 
 export { backoffDelay, type BackoffOptions } from './backoff.js'
 export type { Listener } from './emitter.js'
 export type { PusherMessage } from './frames.js'
+export type { SubscribeOptions, Subscription, SubscriptionListeners, SubscriptionState, TopicError, TopicErrorReason, TopicMessage, TopicMessageInfo, TopicToken } from './subscription.js'
 export { CloseCode } from '../lib/hub/close-codes.js'
 
 /** The subprotocol this client speaks; a hub that does not select it is too old. */
@@ -97,6 +101,12 @@ export interface PusherClientEvents {
   close: CloseEventInfo
   /** Something went wrong that the client reports and, unless a close says otherwise, survives. */
   error: Error
+  /**
+   * Every message published to a topic the connection watches: subscribed with
+   * `subscribe()` (emitted after the subscription's own `message`), by the token's
+   * `topics` claim, or by the backend.
+   */
+  topicMessage: TopicMessage
 }
 
 // Close codes after which reconnecting would fail the same way: the hub refused a
@@ -148,6 +158,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
   /** When the current connection opened (Date.now()). */
   private openedAt = 0
   private closeWaiters: Array<() => void> = []
+  private readonly topics: Topics
 
   constructor(private readonly options: PusherClientOptions) {
     super()
@@ -161,11 +172,27 @@ export class PusherClient extends Emitter<PusherClientEvents> {
       throw new TypeError("this runtime has no global WebSocket (Node 20 has none): pass one, e.g. `import { WebSocket } from 'ws'` and the option `WebSocket`")
     }
     this.WebSocket = WebSocket
+    this.topics = new Topics({
+      backoff: options.backoff,
+      topicMessage: (message) => this.emit('topicMessage', message),
+      reportError: (error) => this.emit('error', error),
+    })
   }
 
   /** The seq of the last durable message emitted (or the `lastSeq` option until one is). */
   get lastSeq(): number {
     return this.seq
+  }
+
+  /**
+   * The subscription of `topic`: made now (and sent to the hub once a connection is
+   * open, then again on every reconnect), or the one made before, which a `token`
+   * given now replaces, and which is asked for again if the hub refused it.
+   * Throws a TypeError for a name that is not a topic name.
+   */
+  subscribe(topic: string, options: SubscribeOptions = {}): Subscription {
+    if (this.stopped) throw new Error('this client was closed; create a new one')
+    return this.topics.subscribe(topic, options)
   }
 
   /** Starts connecting; call once, after adding listeners. Returns the client. */
@@ -205,6 +232,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
   /** No more connections: close() was called, or the hub said not to come back. */
   private halt(): void {
     this.stopped = true
+    this.topics.stop()
     onlineEvents()?.removeEventListener('online', this.onOnline)
   }
 
@@ -267,6 +295,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     if (this.seq > 0) socket.send(ackFrame(this.seq))
     this.ackedSeq = this.seq
     this.scheduleRefresh(socket, expiresAt)
+    this.topics.opened({ send: (frame) => { if (socket.readyState === OPEN) socket.send(frame) } })
     this.emit('open', undefined)
   }
 
@@ -311,10 +340,13 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     const message = parseServerFrame(data)
     if ('error' in message) return this.emit('error', new Error(message.error))
     if ('type' in message) {
+      if (message.type !== 'refreshed') return this.topics.answered(message)
       this.refreshSent = false
       this.scheduleRefresh(socket, message.expiresAt)
       return this.emit('refresh', { expiresAt: message.expiresAt })
     }
+    // Not the user's stream: never acked, never moves lastSeq.
+    if ('topic' in message) return this.topics.received(message)
     // At-least-once delivery: after a reconnect the hub may send again what this client
     // already emitted. Seqs only grow, so anything up to the last one is a duplicate.
     if (message.seq !== undefined && message.seq <= this.seq) return
@@ -354,9 +386,17 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     // refresh would fail the same way, but a reconnect, with the token in the handshake, not.
     const refreshRefusedFrame = FINAL_CLOSE_CODES.has(code) && this.refreshSent
     this.refreshSent = false
+    // The same for subscribe requests: a hub older than topics, or a topic token too large.
+    // Those subscriptions fail; the connection itself is fine without them.
+    const topicsRefusedFrame = FINAL_CLOSE_CODES.has(code) && this.topics.awaitingAnswers && !this.stopped
+    const topicsRefusal = `the hub closed the connection with ${code} (${reason}) when asked for topics: it is older than topics, or a topic token is too large for it`
+    if (topicsRefusedFrame) this.topics.refusedFrame(topicsRefusal)
+    this.topics.closed()
     if (refreshRefusedFrame && !this.stopped) {
       this.refreshInBand = false
       this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}) when sent a token refresh: renewing the token by reconnecting from now on`))
+    } else if (topicsRefusedFrame) {
+      this.emit('error', new Error(`${topicsRefusal}: those subscriptions failed; reconnecting`))
     } else if (!this.stopped && FINAL_CLOSE_CODES.has(code)) {
       this.halt()
       this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}); not reconnecting`))

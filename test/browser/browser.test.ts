@@ -10,6 +10,7 @@ import { after, test } from 'node:test'
 import { build } from 'esbuild'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { WebSocketServer } from 'ws'
+import type { PusherClient } from '../../client/index.js'
 import { API_KEY, startHub, tempDir, token, type TestHub } from '../support/helpers.js'
 import { root } from '../support/paths.js'
 
@@ -266,3 +267,29 @@ test('in Chromium: a kick that allows a reconnect (4002) is followed by one; a k
   }
 })
 
+
+test('in Chromium: a subscription made from the page is confirmed and receives what is published to its topic', { skip, timeout: 60_000 }, async () => {
+  const hub = await hubOn('topics.db')
+  try {
+    const { page, reports } = await openPage(hub.wsUrl, () => token({ uid: 'browser-topics' }))
+    await reports.find('open')
+    await page.evaluate(({ topic, topicToken }) => {
+      const { client, report } = window as unknown as { client: PusherClient; report: (event: string, value: unknown) => void }
+      const subscription = client.subscribe(topic, { token: topicToken })
+      subscription.on('subscribed', () => report('subscribed', subscription.state))
+      subscription.on('message', (data, info) => report('topic', { data, ...info }))
+      subscription.on('error', (error) => report('topicError', error))
+    }, { topic: 'browser-news', topicToken: token({ uid: 'browser-topics', topic: 'browser-news' }) })
+    assert.equal(await reports.find('subscribed'), 'subscribed')
+    assert.deepEqual(await hub.app.bus.publish('browser-news', 'hello, topic'), { delivered: 1, nodes: 1 })
+    const received = await reports.find('topic')
+    assert.deepEqual({ ...received, time: 0 }, { data: 'hello, topic', topic: 'browser-news', time: 0 })
+    assert.equal(typeof received.time, 'number')
+    assert.deepEqual(messages(reports), [], 'not a message of the user stream')
+    assert.equal(await page.evaluate('client.lastSeq'), 0)
+    assert.deepEqual(reports.list.filter((r) => ['topicError', 'error', 'pageerror', 'close'].includes(r.event)), [])
+    await page.evaluate('client.close()')
+  } finally {
+    await hub.app.close()
+  }
+})

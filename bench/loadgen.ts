@@ -78,17 +78,34 @@ async function post(path: string, body: string, json = false): Promise<void> {
   if (response.statusCode !== 200) throw new Error(`${path} answered ${response.statusCode}`)
 }
 
-/** Server CPU spent while `work` runs, after the server has settled. */
+// Commands the servers send to Redis, seen through MONITOR: a script counts once (its
+// own calls are reported with the source "lua" and left out), as one command and one
+// round trip of the sender. (INFO commandstats would count a script's calls as well.)
 const redis = args['redis-url'] === undefined ? undefined : new Redis(args['redis-url'])
+let monitored = 0
+let marker: { text: string; seen: () => void } | undefined
+if (redis !== undefined) {
+  const monitor = await redis.monitor()
+  monitor.on('monitor', (_time: string, argv: string[], source: string) => {
+    if (source === 'lua') return
+    if (marker !== undefined && argv[1] === marker.text) return marker.seen()
+    monitored++
+  })
+}
 let lastRedisCommands = 0
+/** Asks Redis the ECHO the count waits for (its own connection counted once, at start). */
+const echoer = redis === undefined ? undefined : new Redis(args['redis-url']!)
 
-/** Commands Redis has run so far (INFO commandstats), less the INFO calls themselves. */
+/** Commands the servers have sent Redis so far. */
 async function redisCommands(): Promise<number> {
   if (redis === undefined) return 0
-  const info = await redis.info('commandstats')
-  let calls = 0
-  for (const match of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) if (match[1] !== 'info') calls += Number(match[2])
-  return calls
+  // MONITOR reports each command as it runs: once it reports an ECHO sent now, it has
+  // reported every command that ran before it.
+  const text = `loadgen-${process.pid}-${performance.now()}`
+  const seen = new Promise<void>((resolve) => (marker = { text, seen: resolve }))
+  await echoer!.echo(text)
+  await seen
+  return monitored
 }
 
 /** Server CPU (all server processes) spent while `work` runs, after the servers have settled. */
@@ -250,5 +267,6 @@ for (const [name, phase] of [
 for (const client of clients) client.close()
 await pool.close()
 redis?.disconnect()
+echoer?.disconnect()
 process.stdout.write(`${JSON.stringify(results)}\n`)
 process.exit(0)

@@ -2,7 +2,7 @@
 // fanout loads on one node without Redis, one node in cluster mode, and two nodes
 // (separate processes) where every client holds its connection on node B and every
 // send goes to node A, so each message crosses Redis. Server CPU is summed over the
-// nodes; Redis commands are counted from INFO commandstats around each phase.
+// nodes; Redis commands are counted through MONITOR during each phase (a script counts once).
 //
 //   npm run bench:cluster -- [--repeats 3] [--quick] [--no-write]
 import { type ChildProcess } from 'node:child_process'

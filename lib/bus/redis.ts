@@ -5,6 +5,8 @@
 // A uid that is not well-formed Unicode is refused (PusherError.INVALID_UID) before
 // anything is sent: Redis and the relay carry uids as UTF-8, where "v\ud800" and
 // "v\ufffd" are the same bytes (lib/uid.ts).
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis, type RedisOptions } from 'ioredis'
 import { type BatchDelivery, type ClusterBus, type ClusterView, type RelayStats, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type PublishBatchDelivery, type RevocationResult, type TopicChangeResult, type TopicInfo, type UserPresence } from './bus.js'
 import { BusBase, type BusOptions } from './base.js'
@@ -157,6 +159,10 @@ export class RedisBus extends BusBase implements ClusterBus {
     this.leaseTimer.unref()
     try {
       await this.subscribeRelay()
+      // The subscriber got through, so Redis is there: give the command connection (which
+      // fails fast, with no offline queue) a moment to be too, so that the node starts
+      // with its lease taken and its presence written rather than a second later.
+      if (!this.redisUp) await Promise.race([once(this.commands, 'ready'), sleep(2000, undefined, { ref: false })])
       await this.renewLease()
       await this.revocationsLoaded
     } catch (error) {

@@ -6,7 +6,9 @@ import { connectAs, metrics, startHub, type TestHub } from '../support/helpers.j
 
 let hub: TestHub
 before(async () => {
-  hub = await startHub({ heartbeat: { intervalMs: 100, timeoutMs: 50 } })
+  // Short enough for a quick test, long enough that a pong is not late on a busy machine
+  // (the answering client shares this process's event loop).
+  hub = await startHub({ heartbeat: { intervalMs: 300, timeoutMs: 200 } })
 })
 after(() => hub.app.close())
 

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { test } from 'node:test'
 import { CloseCode } from '../../app.js'
@@ -37,15 +39,19 @@ test('npm start without JWT_SECRET or PUSHER_API_KEY refuses to start in one lin
   assert.match(lines[0]!, /PUSHER_DEV=true/)
 })
 
-test('a second npm start reuses dist/: it is listening within seconds', { timeout: 120_000 }, async () => {
+test('a second npm start reuses dist/: it listens without building again', { timeout: 120_000 }, async () => {
   await buildIfStale()
+  const stamp = join(root, 'dist', '.build-stamp')
+  const built = statSync(stamp).mtimeMs
   const port = await freePort()
-  const started = performance.now()
-  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: cleanEnv({ PORT: String(port), PUSHER_DEV: 'true' }), stdio: ['ignore', 'pipe', 'ignore'], detached: true })
+  const child = spawn('npm', ['start', '--silent'], { cwd: root, env: cleanEnv({ PORT: String(port), PUSHER_DEV: 'true' }), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk })
   try {
     await waitForOutput(child, 'stdout', /Server listening/)
-    const seconds = (performance.now() - started) / 1000
-    assert.ok(seconds < 3, `listening after ${seconds.toFixed(1)} s`)
+    // How long that takes is a figure for the benchmarks (bench/RESULTS.md), not a test.
+    assert.doesNotMatch(stderr, /building dist/)
+    assert.equal(statSync(stamp).mtimeMs, built, 'dist/ was built again')
     const notFound = await fetch(`http://127.0.0.1:${port}/nowhere?token=secret`)
     assert.equal(notFound.status, 404)
     const body = await notFound.json() as { code: string; message: string }

@@ -77,6 +77,8 @@ test('pusher-token --help prints its usage; bad input gets the usage and exit 2'
     return true
   })
   await assert.rejects(token(['alice']), /JWT_SECRET is not set/)
+  await assert.rejects(token(['alice', '--topics', 'news', '--topic', 'news'], { JWT_SECRET: 'x'.repeat(32) }), /do not go together/)
+  await assert.rejects(token(['alice', '--topics', 'news,no spaces'], { JWT_SECRET: 'x'.repeat(32) }), /topic may hold only letters, digits/)
 })
 
 test('development mode prints secrets and a token that work end to end; SIGTERM closes clients with 1001', { timeout: 60_000 }, async () => {
@@ -111,6 +113,18 @@ test('development mode prints secrets and a token that work end to end; SIGTERM 
     }
     assert.deepEqual(await demo.received(1), ['hello'])
     assert.deepEqual(await alice.received(1), ['hello'])
+
+    // A token whose topics claim the command wrote: its connection gets what is published there.
+    const watcherToken = (await promisify(execFile)(process.execPath, ['dist/bin/pusher-token.js', 'carol', '--topics', 'news,order/7'], { cwd: root, env: cleanEnv({ JWT_SECRET: secret }) })).stdout.trim()
+    const carol = await connect(hub, { token: watcherToken })
+    const published = await fetch(`${hub.url}/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'order/7', message: 'shipped' }),
+    })
+    assert.deepEqual(await published.json(), { delivered: 1, nodes: 1 })
+    assert.deepEqual(await carol.received(1), ['shipped'])
+    await carol.close()
     assert.match(await (await fetch(`${hub.url}/metrics`)).text(), /^connections 2$/m)
 
     // Durable sends work in a try-out too, kept in memory, as the banner says.

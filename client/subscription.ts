@@ -62,6 +62,8 @@ export type SubscriptionListeners = {
   subscribed: () => void
   /** The hub refused the subscription, or it could not be asked. */
   error: (error: TopicError) => void
+  /** The backend ended the subscription (POST /users/:uid/topics): it is over, as after unsubscribe(). */
+  unsubscribed: () => void
 }
 
 /** What a subscription needs of its registry. */
@@ -149,6 +151,13 @@ export class Subscription extends ListenersEmitter<SubscriptionListeners> {
     this.current = 'subscribed'
     this.retries = 0
     this.emit('subscribed')
+  }
+
+  /** @internal The backend unsubscribed the connection from the topic: over, not asked again. */
+  endedByHub(): void {
+    this.current = 'unsubscribed'
+    this.cancelRequest()
+    this.emit('unsubscribed')
   }
 
   /** @internal The connection dropped: asked again on the next one. */

@@ -116,12 +116,26 @@ export class Topics {
     this.client.topicMessage({ ...info, data: frame.data })
   }
 
-  /** The hub's answer to a request. */
+  /** The hub's answer to a request, or word of a change the backend made. */
   answered(frame: TopicReply | TopicRefused): void {
+    if (frame.type === 'unsubscribed' && !this.unanswered.some((request) => request.topic === frame.topic && request.from === undefined)) {
+      return this.unsubscribedByHub(frame.topic)
+    }
     const request = this.takeRequest(frame)
     const subscription = request?.from
     if (subscription === undefined || this.subscriptions.get(subscription.topic) !== subscription) return
     subscription.answered(frame.type === 'error' ? frame : undefined)
+  }
+
+  /**
+   * The backend unsubscribed the connection (the hub tells it as if it had asked): a
+   * confirmed subscription of the topic is over, and not asked for again on a reconnect.
+   */
+  private unsubscribedByHub(topic: string): void {
+    const subscription = this.subscriptions.get(topic)
+    if (subscription === undefined || subscription.state !== 'subscribed') return
+    this.subscriptions.delete(topic)
+    subscription.endedByHub()
   }
 
   /** The unanswered request `frame` answers, taken off the list; undefined when none. */

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks'
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
-import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame } from './envelope.js'
+import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame, topicReplyFrame } from './envelope.js'
 import { TopicIndex } from './topics.js'
 import { TopicRequests } from './topic-requests.js'
 import { DEFAULT_MAX_TOPIC_LENGTH } from '../topics/name.js'
@@ -232,7 +232,9 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   /**
    * Subscribes every open connection of `uid` on this hub to `subscribe` and out of
-   * `unsubscribe` (names the caller has checked). Says what changed.
+   * `unsubscribe` (names the caller has checked). Says what changed. A framed
+   * connection is told each change, as if it had asked (`subscribed`, `unsubscribed`),
+   * so that its client knows what it watches.
    */
   changeTopics(uid: string, subscribe: readonly string[], unsubscribe: readonly string[]): TopicChange {
     const change: TopicChange = { connections: 0, subscribed: 0, unsubscribed: 0, refused: 0 }
@@ -241,11 +243,21 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     for (const connection of set) {
       if (connection.endReason !== undefined) continue
       change.connections++
-      for (const topic of unsubscribe) if (this.topicIndex.remove(connection, topic)) change.unsubscribed++
+      const sentAt = performance.now()
+      const tell = (topic: string, subscribed: boolean) => {
+        if (connection.framed) connection.enqueue(textFrame(topicReplyFrame(topic, subscribed)), sentAt)
+      }
+      for (const topic of unsubscribe) {
+        if (!this.topicIndex.remove(connection, topic)) continue
+        change.unsubscribed++
+        tell(topic, false)
+      }
       for (const topic of subscribe) {
         const outcome = this.subscribe(connection, topic)
-        if (outcome === 'subscribed') change.subscribed++
-        else if (outcome === 'too_many') change.refused++
+        if (outcome === 'subscribed') {
+          change.subscribed++
+          tell(topic, true)
+        } else if (outcome === 'too_many') change.refused++
       }
     }
     return change

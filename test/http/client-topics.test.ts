@@ -185,6 +185,36 @@ test('unsubscribe stops delivery at once, even of a message already on its way',
   }
 })
 
+test('the backend\'s unsubscribe ends the subscription (unsubscribed event); its subscribe shows as topicMessage', { timeout: 15_000 }, async () => {
+  const hub = await startHub()
+  const pusher = client(hub.wsUrl, { token: token({ uid: 'dee' }) })
+  try {
+    const topics = topicInbox(pusher)
+    const subscription = pusher.subscribe('rates', { token: topicToken('dee', 'rates') })
+    pusher.connect()
+    await confirmed(subscription)
+    const ended = new Promise<void>((resolve) => subscription.on('unsubscribed', () => resolve()))
+    assert.deepEqual(await hub.app.bus.changeTopics('dee', { unsubscribe: ['rates'], subscribe: ['alerts'] }), { uid: 'dee', connections: 1, subscribed: 1, unsubscribed: 1, refused: 0, nodes: 1 })
+    await ended
+    assert.equal(subscription.state, 'unsubscribed')
+    assert.equal((await hub.app.bus.publish('rates', 'not for dee')).delivered, 0)
+    await hub.app.bus.publish('alerts', 'for dee')
+    assert.deepEqual((await topics.first(1)).map((m) => `${m.topic}: ${m.data}`), ['alerts: for dee'])
+
+    // Not asked for again after a reconnect: the backend's word stands.
+    const reconnected = next(pusher, 'open')
+    hub.app.hub.disconnect('dee')
+    await reconnected
+    await hub.app.bus.changeTopics('dee', { subscribe: ['alerts'] })
+    await hub.app.bus.publish('alerts', 'again')
+    assert.deepEqual((await topics.first(2)).map((m) => m.data), ['for dee', 'again'])
+    assert.equal(hub.app.hub.topicSubscribers('rates').subscribers, 0)
+  } finally {
+    await pusher.close()
+    await hub.app.close()
+  }
+})
+
 test('after the hub drops the connection (4002) the client reconnects and resubscribes, with a fresh topic token', { timeout: 15_000 }, async () => {
   const hub = await startHub()
   const pusher = client(hub.wsUrl, { token: () => token({ uid: 'dan' }) })

@@ -194,7 +194,9 @@ test('a custom authenticator without authorizeTopic refuses every client subscri
 
     assert.deepEqual(await own.app.bus.changeTopics('heidi', { subscribe: ['news'] }), { uid: 'heidi', connections: 1, subscribed: 1, unsubscribed: 0, refused: 0, nodes: 1 })
     assert.equal((await own.app.bus.publish('news', 'from the backend')).delivered, 1)
-    assert.equal((await frames(heidi, 3))[2]!.data, 'from the backend')
+    const [, , told, message] = await frames(heidi, 4)
+    assert.deepEqual(told, { type: 'subscribed', topic: 'news' })
+    assert.equal(message!.data, 'from the backend')
     await heidi.close()
   } finally {
     await own.app.close()

@@ -144,7 +144,10 @@ test('POST /users/:uid/topics subscribes and unsubscribes every connection of th
   assert.deepEqual(subscribed.body, { uid: 'multi', connections: 2, subscribed: 4, unsubscribed: 0, refused: 0, nodes: 1 })
   assert.deepEqual((await post(hub, '/publish', { topic: 'team/1', message: 'standup' })).body, { delivered: 2, nodes: 1 })
   assert.deepEqual(await plain.received(1), ['standup'])
-  assert.equal((await frame(framed, 1)).data, 'standup')
+  // The framed connection is told what the backend changed, as if it had asked.
+  assert.deepEqual(await frame(framed, 1), { type: 'subscribed', topic: 'team/1' })
+  assert.deepEqual(await frame(framed, 2), { type: 'subscribed', topic: 'team/2' })
+  assert.equal((await frame(framed, 3)).data, 'standup')
 
   // Unsubscribe comes first; a topic watched already is not counted again.
   const changed = await post(hub, '/users/multi/topics', { unsubscribe: ['team/1', 'never-watched'], subscribe: ['team/2', 'team/3'] })
@@ -152,6 +155,10 @@ test('POST /users/:uid/topics subscribes and unsubscribes every connection of th
   assert.deepEqual((await post(hub, '/publish', { topic: 'team/1', message: 'left' })).body, { delivered: 0, nodes: 0 })
   assert.deepEqual((await post(hub, '/publish', { topic: 'team/3', message: 'joined' })).body, { delivered: 2, nodes: 1 })
   assert.deepEqual(await plain.received(2), ['standup', 'joined'])
+  assert.deepEqual((await framed.received(6)).slice(3).map((text) => JSON.parse(text) as Record<string, unknown>).map(({ type, topic, data }) => type ?? data),
+    ['unsubscribed', 'subscribed', 'joined'])
+  assert.equal((await frame(framed, 4)).topic, 'team/1')
+  assert.equal((await frame(framed, 5)).topic, 'team/3')
 
   // Each connection watches at most maxTopicsPerConnection (3 here): what is over it is refused.
   const full = await post(hub, '/users/multi/topics', { subscribe: ['team/4', 'team/5'] })

@@ -2,13 +2,13 @@
 // an API key; bodies are JSON or form-encoded (go-pusher posted forms), and /send and
 // /broadcast also take their fields from the query string as go-pusher did.
 import formbody from '@fastify/formbody'
-import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Delivery } from '../lib/bus/bus.js'
 import type { PusherConfig } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
+import { limitSendRate } from './send-rate.js'
 import { fromStore } from '../lib/store/durable-send.js'
 import { ttlSeconds } from '../lib/store/ttl.js'
 import { assertUid } from '../lib/auth/uid.js'
@@ -177,25 +177,6 @@ async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptio
   }, (request) => {
     checkSize(request.body.message)
     return bus.broadcast(request.body.message)
-  })
-}
-
-/**
- * The optional send rate per API key (PUSHER_SEND_RATE_LIMIT a second), counted by
- * @fastify/rate-limit once the key is verified, so unauthenticated requests never count.
- * A key is named by its place in the list ("API key #2"), never by its value.
- */
-async function limitSendRate(fastify: FastifyInstance, config: PusherConfig): Promise<void> {
-  const keyIndex = new Map(config.apiKeys.map((key, i) => [key, i + 1]))
-  const keyName = (request: FastifyRequest) => `API key #${keyIndex.get(request.headers.authorization?.slice(7).trim() ?? '') ?? '?'}`
-  const { refusals } = fastify.pusherLimits
-  await fastify.register(rateLimit, {
-    max: config.sendRateLimit,
-    timeWindow: 1000,
-    hook: 'preHandler',
-    keyGenerator: keyName,
-    onExceeded: (request, key) => refusals.refuse('send_rate', request.ip, `${key} sent more than ${config.sendRateLimit} requests in a second: 429`),
-    errorResponseBuilder: (request, context) => new PusherError.SEND_RATE_LIMITED(keyName(request), context.max, context.after),
   })
 }
 

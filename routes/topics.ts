@@ -10,6 +10,7 @@ import { PusherError } from '../lib/errors.js'
 import { assertMessageSize } from '../lib/limits/message-size.js'
 import { errorResponses } from './error-schema.js'
 import { messageBodyLimit, SENDER_ERRORS } from './schemas.js'
+import { limitSendRate } from './send-rate.js'
 import { topicSchemas } from './topic-schemas.js'
 import { checkSchema, formatValidationErrors } from './validation.js'
 
@@ -22,6 +23,8 @@ async function topicRoutes(instance: FastifyInstance, { config }: TopicRoutesOpt
   fastify.setValidatorCompiler(checkSchema)
   fastify.setSchemaErrorFormatter(formatValidationErrors)
   fastify.addHook('onRequest', fastify.verifySender)
+  // Counted apart from the sender routes': a key may make PUSHER_SEND_RATE_LIMIT of each a second.
+  if (config.sendRateLimit > 0) await limitSendRate(instance, config)
 
   const schemas = topicSchemas(config)
   const tags = ['topics']
@@ -110,7 +113,7 @@ const TOPIC_ERRORS: Record<number, string> = {
   401: SENDER_ERRORS[401],
   413: 'A message over maxMessageBytes in UTF-8 (PUSHER_ERR_MESSAGE_TOO_LARGE), or a body far over any limit. Nothing was published',
   415: 'A body that is not JSON',
-  429: 'Too many failed authentications from this address (PUSHER_ERR_TOO_MANY_FAILURES, with Retry-After)',
+  429: 'Too many failed authentications from this address (PUSHER_ERR_TOO_MANY_FAILURES, with Retry-After), or more than PUSHER_SEND_RATE_LIMIT requests a second with this key to the topic routes (PUSHER_ERR_SEND_RATE_LIMITED)',
   503: 'Cluster mode: Redis is unreachable and this node could not answer alone (PUSHER_ERR_CLUSTER_UNAVAILABLE); or the hub is shutting down. Retry shortly',
 }
 

@@ -208,6 +208,23 @@ describe('send rate per API key (off by default)', () => {
     assert.equal((await post(hub, '/send', { uid: 'nobody', message: 'x' }, { authorization: `Bearer ${SECOND_KEY}` })).status, 404)
     assert.ok((await refused(hub, 'send_rate'))! >= 1)
   })
+
+  test('the topic routes have the same rate per key, counted apart from the sender routes', async () => {
+    const THIRD_KEY = 'a-third-api-key-0123456789'
+    const limited = await startHub({ apiKeys: [API_KEY, THIRD_KEY], sendRateLimit: 2 })
+    try {
+      const publish = (key = API_KEY) => post(limited, '/publish', { topic: 'news', message: 'x' }, { authorization: `Bearer ${key}` })
+      assert.equal((await post(limited, '/send', { uid: 'nobody', message: 'x' })).status, 404)
+      const statuses = [(await publish()).status, (await publish()).status]
+      assert.deepEqual(statuses, [200, 200], 'a send does not use up the publishes')
+      const refusedAnswer = await publish()
+      assert.equal(refusedAnswer.status, 429)
+      assert.equal(refusedAnswer.body.code, 'PUSHER_ERR_SEND_RATE_LIMITED')
+      assert.equal((await publish(THIRD_KEY)).status, 200)
+    } finally {
+      await limited.app.close()
+    }
+  })
 })
 
 describe('origin allowlist', () => {

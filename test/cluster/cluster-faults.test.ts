@@ -73,6 +73,45 @@ test('Redis killed mid-traffic: 503 fast for what needs it, local sends go on, a
   }
 })
 
+test('topics when a node is killed with SIGKILL: its subscribers drop out of the counts, and a client that reconnects elsewhere watches again', { skip, timeout: 60_000 }, async () => {
+  const prefix = testPrefix()
+  const a = await startNode(prefix, 'topics-survivor')
+  const { child, hub: doomed } = await startHubProcess(
+    { REDIS_URL, PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: 'topics-doomed', PUSHER_LEASE_TTL_MS: '1000' }, /joined the cluster/)
+  const watcherToken = token({ uid: 'erin', topics: ['match:7'] })
+  try {
+    const onDoomed = await connect(doomed, { token: watcherToken })
+    const onSurvivor = await connect(a, { token: token({ uid: 'frank', topics: ['match:7'] }) })
+    // The other process writes its counts to Redis in its own time: nothing here can await
+    // that, so the test looks every 100 ms (bounded at 5 s).
+    for (let tries = 0; (await a.bus.topicInfo('match:7')).subscribers < 2 && tries < 50; tries++) await setTimeout(100)
+    assert.deepEqual(await a.bus.publish('match:7', 'kick-off'), { delivered: 2, nodes: 2 })
+    assert.deepEqual(await onDoomed.received(1), ['kick-off'])
+
+    const killedAt = Date.now()
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    while (a.bus.cluster().nodes > 1 && Date.now() - killedAt < 10_000) {
+      await setTimeout(200)
+      await settle(a)
+    }
+    assert.equal(a.bus.cluster().nodes, 1)
+    // The dead node's subscribers are not claimed: only the survivor's is counted.
+    assert.deepEqual(await a.bus.publish('match:7', 'half-time'), { delivered: 1, nodes: 1 })
+    assert.deepEqual(await a.bus.topicInfo('match:7'), { topic: 'match:7', subscribers: 1, users: 1, nodes: 1 })
+
+    // The client comes back on the survivor with the same token: its topics claim subscribes it again.
+    const back = await connect(a, { token: watcherToken })
+    assert.deepEqual(await a.bus.publish('match:7', 'full-time'), { delivered: 2, nodes: 1 })
+    assert.deepEqual(await back.received(1), ['full-time'])
+    await Promise.all([back.close(), onSurvivor.close()])
+  } finally {
+    child.kill('SIGKILL')
+    await a.app.close()
+    await dropPrefix(prefix)
+  }
+})
+
 test('a node killed with SIGKILL drops out of presence within the lease, while the others keep serving', { skip, timeout: 60_000 }, async () => {
   const prefix = testPrefix()
   const a = await startNode(prefix, 'survivor')

@@ -3,6 +3,7 @@
 // its answer counts them; the backend's subscribe of a user reaches the user's
 // connections on every node and answers what each changed.
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { after, before, describe, test } from 'node:test'
 import { Redis } from 'ioredis'
 import { type ClusterNode, dropPrefix, REDIS_URL, redisReachable, settle, startNode, testPrefix } from '../support/cluster-helpers.js'
@@ -52,7 +53,9 @@ describe('topics across three nodes', { skip }, () => {
     assert.equal(c.bus.relay.relayedIn, heardByC, 'node C has no subscriber to doc/7 and must not hear it')
 
     // Its last subscriber gone, B stops listening too.
+    const stopped = once(b.app.hub, 'topicClose')
     await onB.close()
+    assert.deepEqual(await stopped, ['doc/7'])
     await settle(a, b, c)
     assert.deepEqual(await a.bus.publish('doc/7', 'edit 2'), { delivered: 0, nodes: 0 })
     assert.equal(b.bus.relay.relayedIn, heardByB + 1)

@@ -114,6 +114,8 @@ test('development mode prints secrets and a token that work end to end; SIGTERM 
     assert.deepEqual(await demo.received(1), ['hello'])
     assert.deepEqual(await alice.received(1), ['hello'])
 
+    assert.match(await (await fetch(`${hub.url}/metrics`)).text(), /^connections 2$/m)
+
     // A token whose topics claim the command wrote: its connection gets what is published there.
     const watcherToken = (await promisify(execFile)(process.execPath, ['dist/bin/pusher-token.js', 'carol', '--topics', 'news,order/7'], { cwd: root, env: cleanEnv({ JWT_SECRET: secret }) })).stdout.trim()
     const carol = await connect(hub, { token: watcherToken })
@@ -124,8 +126,6 @@ test('development mode prints secrets and a token that work end to end; SIGTERM 
     })
     assert.deepEqual(await published.json(), { delivered: 1, nodes: 1 })
     assert.deepEqual(await carol.received(1), ['shipped'])
-    await carol.close()
-    assert.match(await (await fetch(`${hub.url}/metrics`)).text(), /^connections 2$/m)
 
     // Durable sends work in a try-out too, kept in memory, as the banner says.
     assert.match(banner, /ttl=60\) are kept in memory/)
@@ -138,7 +138,7 @@ test('development mode prints secrets and a token that work end to end; SIGTERM 
     const bob = await connect(hub, { token: (await promisify(execFile)(process.execPath, ['dist/bin/pusher-token.js', 'bob'], { cwd: root, env: cleanEnv({ JWT_SECRET: secret }) })).stdout.trim() })
     assert.deepEqual(await bob.received(1), ['kept'])
 
-    const closes = [demo.closed(), alice.closed(), bob.closed()]
+    const closes = [demo.closed(), alice.closed(), bob.closed(), carol.closed()]
     child.kill('SIGTERM')
     for (const closed of closes) assert.equal((await closed).code, CloseCode.GOING_AWAY)
     const [code] = await once(child, 'exit')

@@ -121,6 +121,9 @@ test('a node killed with SIGKILL drops out of presence within the lease, while t
     const carol = await connect(doomed, { token: token({ uid: 'carol' }) })
     const dave = await connectAs(a, 'dave')
     await settle(a)
+    // The other process writes carol's presence in its own time: nothing here can await
+    // that, so the test looks every 100 ms (bounded at 5 s).
+    for (let tries = 0; (await a.bus.presenceOf(['carol']))[0]!.connections === 0 && tries < 50; tries++) await setTimeout(100)
     assert.deepEqual((await post(a, '/send', { uid: 'carol', message: 'relayed' })).body, { delivered: 1, nodes: 1 })
     assert.deepEqual(await carol.received(1), ['relayed'])
 

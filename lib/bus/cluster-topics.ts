@@ -10,6 +10,7 @@ import { PusherError } from '../errors.js'
 import type { Hub } from '../hub/hub.js'
 import type { RedisPresence } from '../redis/presence.js'
 import { RedisTopics, type TopicHolders } from '../redis/topics.js'
+import { TurnWrites } from '../redis/turn-writes.js'
 import type { Delivery, PublishBatchDelivery, TopicChangeResult, TopicInfo } from './bus.js'
 import { encodePublish, encodeTopicAnswer, encodeTopicChange, type TopicChangeAnswer, type TopicChangeRequest } from './relay-codec.js'
 
@@ -42,33 +43,40 @@ interface AwaitedAnswers {
 
 export class ClusterTopics {
   private readonly kept: RedisTopics
-  private dirty = new Set<string>()
-  private flushScheduled = false
-  private written: Promise<void> = Promise.resolve()
+  /** This node's counts per topic in Redis, written once per turn with what changed in it. */
+  private readonly countWrites: TurnWrites
   /** The latest SUBSCRIBE or UNSUBSCRIBE of a topic channel; the subscriber answers them in order. */
   private listened: Promise<unknown> = Promise.resolve()
-  /** The counts in Redis may be wrong (a write failed, or Redis lost them): rewrite all at the next lease. */
-  private stale = true
   private readonly awaiting = new Map<number, AwaitedAnswers>()
   private nextRequest = 1
 
   constructor(private readonly owner: ClusterTopicsOwner) {
     this.kept = new RedisTopics(owner.commands, owner.prefix, owner.nodeId)
+    this.countWrites = new TurnWrites({
+      what: 'topic counts',
+      write: (topics) => this.kept.write(topics.map((topic) => [topic, ...counts(owner.hub, topic)])),
+      rewrite: async () => {
+        await this.kept.reap(owner.nodeId)
+        await this.kept.write([...owner.hub.topics()].map((topic) => [topic, ...counts(owner.hub, topic)]))
+      },
+      canWrite: () => owner.commands.status === 'ready',
+      warn: owner.warn,
+    })
     const { hub, subscriber } = owner
     hub.on('topicOpen', (topic) => {
       this.listened = subscriber.subscribe(this.kept.channel(topic)).catch((error: Error) => owner.warn(`could not listen to topic ${topic}: ${error.message}`))
     })
     hub.on('topicClose', (topic) => {
       this.listened = subscriber.unsubscribe(this.kept.channel(topic)).catch(() => {})
-      this.markDirty(topic)
+      this.countWrites.mark(topic)
     })
-    hub.on('topicChange', (topic) => this.markDirty(topic))
+    hub.on('topicChange', (topic) => this.countWrites.mark(topic))
   }
 
   /** Resolves once this node listens to the topics it has subscribers to, and their counts are written to Redis (or either failed). */
   async settled(): Promise<void> {
     await this.listened
-    await this.written
+    await this.countWrites.settled()
   }
 
   /**
@@ -172,14 +180,14 @@ export class ClusterTopics {
     if (waiting.expected !== undefined && waiting.answers.length >= waiting.expected) waiting.done()
   }
 
-  /** At a lease renewal: writes every count again if Redis may have lost or missed some. */
-  async renew(rejoined: boolean): Promise<void> {
-    if (!rejoined && !this.stale) return
-    this.stale = false
-    this.dirty.clear()
-    await this.kept.reap(this.owner.nodeId)
-    const { hub } = this.owner
-    await this.kept.write([...hub.topics()].map((topic) => [topic, ...counts(hub, topic)]))
+  /** At a lease renewal: writes every count again if the node rejoined or Redis may have lost or missed some. */
+  renew(rejoined: boolean): Promise<void> {
+    return this.countWrites.renew(rejoined)
+  }
+
+  /** A renewal failed: every count is written again at the next. */
+  markStale(): void {
+    this.countWrites.markStale()
   }
 
   /** Removes a dead node's counts. */
@@ -225,31 +233,6 @@ export class ClusterTopics {
     for (const [node, counts] of holders) {
       if (node === this.owner.nodeId || (live.size > 0 && !live.has(node)) || counts.subscribers <= 0) continue
       yield [node, counts]
-    }
-  }
-
-  private markDirty(topic: string): void {
-    this.dirty.add(topic)
-    if (this.flushScheduled) return
-    this.flushScheduled = true
-    // Subscriptions that arrive together (a reconnect storm) are written in one round trip.
-    this.written = new Promise((resolve) => setImmediate(resolve)).then(() => this.flush())
-  }
-
-  private async flush(): Promise<void> {
-    this.flushScheduled = false
-    const topics = this.dirty
-    this.dirty = new Set()
-    if (this.stale || this.owner.commands.status !== 'ready') {
-      this.stale = true
-      return
-    }
-    const { hub } = this.owner
-    try {
-      await this.kept.write([...topics].map((topic) => [topic, ...counts(hub, topic)]))
-    } catch (error) {
-      this.stale = true
-      this.owner.warn(`topic counts update failed, rewriting at the next lease: ${(error as Error).message}`)
     }
   }
 }

@@ -19,6 +19,7 @@ import type { Connection } from '../hub/connection.js'
 import type { Hub } from '../hub/hub.js'
 import { type LinkLog, watchLink } from '../redis/link.js'
 import { type LeaseResult, RedisPresence, type RelayTarget } from '../redis/presence.js'
+import { TurnWrites } from '../redis/turn-writes.js'
 import { decodeRelay, encodeBroadcast, encodeUnicast } from './relay-codec.js'
 
 export interface RedisBusOptions extends BusOptions {
@@ -46,10 +47,8 @@ export class RedisBus extends BusBase implements ClusterBus {
   private readonly channel: string
   private readonly broadcastChannel: string
   private view: LeaseResult = { rejoined: false, live: new Set(), connections: 0, users: 0, expired: [] }
-  private dirtyUids = new Set<string>()
-  private presenceFlushScheduled = false
-  private presenceStale = true
-  private presenceWrite: Promise<void> = Promise.resolve()
+  /** This node's presence in Redis, written once per turn with what changed in it. */
+  private readonly presenceWrites: TurnWrites
   private leaseTimer: NodeJS.Timeout | undefined
   private closed = false
   /** A subscribe to this node's channels completed on the subscriber's current connection. */
@@ -73,6 +72,14 @@ export class RedisBus extends BusBase implements ClusterBus {
     // The subscriber keeps ioredis' defaults: it re-subscribes by itself after a reconnect.
     this.subscriber = connect({})
     this.presence = new RedisPresence(this.commands, options.prefix, this.nodeId)
+    this.presenceWrites = new TurnWrites({
+      what: 'presence',
+      write: (uids) => this.presence.write(uids.map((uid) => [uid, this.hub.connectionsOf(uid)])),
+      rewrite: () => this.presence.rewrite(() => this.hub.userConnections()),
+      // After close() this node has left: writing presence again would leave it behind.
+      canWrite: () => this.redisUp && !this.closed,
+      warn: (message) => options.log.warn(message),
+    })
     this.sessions = new ClusterSessions({
       hub,
       nodeId: this.nodeId,
@@ -120,7 +127,7 @@ export class RedisBus extends BusBase implements ClusterBus {
 
   /** Resolves once the presence changes made so far are written to Redis (or failed). */
   async presenceSettled(): Promise<void> {
-    await this.presenceWrite
+    await this.presenceWrites.settled()
   }
 
   /** Resolves once the topic counts changed so far are written to Redis (or failed). */
@@ -346,34 +353,7 @@ export class RedisBus extends BusBase implements ClusterBus {
     for (const { uid, message, meta } of relayed.messages) this.hub.send(uid, message, meta)
   }
 
-  private readonly onPresenceChange = (connection: Connection): void => this.markDirty(connection.uid)
-
-  private markDirty(uid: string): void {
-    this.dirtyUids.add(uid)
-    if (this.presenceFlushScheduled) return
-    this.presenceFlushScheduled = true
-    // Connections that arrive together (a reconnect storm) are written in one round trip.
-    this.presenceWrite = new Promise((resolve) => setImmediate(resolve)).then(() => this.writeDirtyPresence())
-  }
-
-  private async writeDirtyPresence(): Promise<void> {
-    this.presenceFlushScheduled = false
-    // After close() this node has left: writing presence again would leave it behind.
-    if (this.closed) return
-    const uids = this.dirtyUids
-    this.dirtyUids = new Set()
-    if (this.presenceStale || !this.redisUp) {
-      // Everything is rewritten at the next lease anyway.
-      this.presenceStale = true
-      return
-    }
-    try {
-      await this.presence.write([...uids].map((uid) => [uid, this.hub.connectionsOf(uid)]))
-    } catch (error) {
-      this.presenceStale = true
-      this.options.log.warn(`presence update failed, rewriting at the next lease: ${(error as Error).message}`)
-    }
-  }
+  private readonly onPresenceChange = (connection: Connection): void => this.presenceWrites.mark(connection.uid)
 
   /**
    * Renews the lease, refreshes the cluster view, rewrites presence when this node was
@@ -385,12 +365,8 @@ export class RedisBus extends BusBase implements ClusterBus {
     try {
       const view = await this.presence.lease(this.options.leaseTtlMs, this.hub)
       this.view = view
-      if (view.rejoined || this.presenceStale) {
-        this.presenceStale = false
-        this.dirtyUids.clear()
-        await this.presence.rewrite(() => this.hub.userConnections())
-        if (view.rejoined) this.options.log.info(`joined the cluster as ${this.nodeId} with ${this.hub.userCount} users`)
-      }
+      await this.presenceWrites.renew(view.rejoined)
+      if (view.rejoined) this.options.log.info(`joined the cluster as ${this.nodeId} with ${this.hub.userCount} users`)
       // ioredis re-subscribes by itself after a reconnect; should that ever not happen,
       // relays to this node would reach no one, so check, and subscribe again if needed.
       // Until a later renewal finds the subscriber listed, the node is not ready: after a
@@ -407,7 +383,8 @@ export class RedisBus extends BusBase implements ClusterBus {
         this.options.log.info(`node ${node} stopped renewing its lease: removed it and its ${users} users from presence`)
       }
     } catch (error) {
-      this.presenceStale = true
+      this.presenceWrites.markStale()
+      this.topics.markStale()
       this.options.log.warn(`lease renewal failed: ${(error as Error).message}`)
     }
   }

@@ -6,9 +6,8 @@ import { performance } from 'node:perf_hooks'
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
 import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
-import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame, topicReplyFrame } from './envelope.js'
-import { TopicIndex } from './topics.js'
-import { TopicRequests } from './topic-requests.js'
+import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame } from './envelope.js'
+import { HubTopics } from './hub-topics.js'
 import { DEFAULT_MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { ExpiryWheel } from './expiry-wheel.js'
 import { TokenRefresh } from './token-refresh.js'
@@ -83,8 +82,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   private dirty: Connection[] = []
   private flushScheduled = false
   private readonly refresh: TokenRefresh
-  private readonly topicIndex: TopicIndex
-  private readonly topicRequests: TopicRequests
+  /** Who watches which topic here, and publishing to them (hub-topics.ts). */
+  private readonly topicsHere: HubTopics
 
   /** The 'close' listener of every socket: ws calls it with the socket as `this`. */
   private readonly onSocketClose: (this: WebSocket) => void
@@ -108,7 +107,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       if ('error' in frame) connection.refuse(frame.error)
       else if (frame.type === 'ack') hub.emit('ack', connection, frame.seq)
       else if (frame.type === 'refresh') hub.refresh.take(connection, frame.token)
-      else hub.topicRequests.take(connection, frame)
+      else hub.topicsHere.take(connection, frame)
     }
     this.onInboundFrame = function onInboundFrame(this: WebSocket) {
       const connection = (this as SocketWithConnection)[kConnection]
@@ -119,19 +118,14 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.maxSubscribesPerSecond = options.maxSubscribesPerSecond ?? 10
     this.maxTopicsPerConnection = options.maxTopicsPerConnection ?? 100
     this.maxTopicLength = options.maxTopicLength ?? DEFAULT_MAX_TOPIC_LENGTH
-    this.topicIndex = new TopicIndex({
-      opened: (topic) => this.emit('topicOpen', topic),
-      changed: (topic) => this.emit('topicChange', topic),
-      closed: (topic) => this.emit('topicClose', topic),
-    })
-    this.topicRequests = new TopicRequests({
-      maxTopicLength: this.maxTopicLength,
+    this.topicsHere = new HubTopics({
       maxTopicsPerConnection: this.maxTopicsPerConnection,
+      maxTopicLength: this.maxTopicLength,
+      counts: this.stats.topics,
+      events: this,
       authorizer: () => this.authorizeTopic,
-      subscribe: (connection, topic) => this.subscribe(connection, topic),
-      unsubscribe: (connection, topic) => this.unsubscribe(connection, topic),
-      reply: (connection, frame) => connection.enqueue(textFrame(frame), performance.now()),
-      refused: (connection, topic, reason) => this.emit('topicRefused', connection, topic, reason),
+      reply: (connection, text) => this.reply(connection, text),
+      recordFanout: (seconds) => this.recordFanout(seconds),
     })
     this.expiry = new ExpiryWheel((connection) => {
       connection.expirySlot = -1
@@ -145,7 +139,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
         connection.expiresAt = credentials.expiresAt
         connection.issuedAt = credentials.issuedAt
         this.scheduleExpiry(connection)
-        connection.enqueue(textFrame(refreshedFrame(connection.expiresAt)), performance.now())
+        this.reply(connection, refreshedFrame(connection.expiresAt))
       },
       refuse: (connection, reason) => this.drop(connection, 'refresh_refused', { code: CloseCode.REFRESH_REFUSED, reason }),
     })
@@ -198,69 +192,41 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   /** Topics with at least one subscriber on this hub. */
   get topicCount(): number {
-    return this.topicIndex.topicCount
+    return this.topicsHere.index.topicCount
   }
 
   /** Subscriptions on this hub, one per connection and topic. */
   get subscriptionCount(): number {
-    return this.topicIndex.subscriptions
+    return this.topicsHere.index.subscriptions
   }
 
   /** Every topic with subscribers on this hub. */
   topics(): IterableIterator<string> {
-    return this.topicIndex.topics()
+    return this.topicsHere.index.topics()
   }
 
   /** Subscribers of `topic` on this hub, and how many users they belong to. */
   topicSubscribers(topic: string): { subscribers: number; users: number } {
-    return this.topicIndex.countsOf(topic)
+    return this.topicsHere.index.countsOf(topic)
   }
 
   /** Makes `connection` watch `topic`, within maxTopicsPerConnection; the name is the caller's to check. */
   subscribe(connection: Connection, topic: string): 'subscribed' | 'already' | 'too_many' {
-    if (connection.ended) return 'already'
-    if (connection.topics?.has(topic) === true) return 'already'
-    if ((connection.topics?.size ?? 0) >= this.maxTopicsPerConnection) return 'too_many'
-    this.topicIndex.add(connection, topic)
-    return 'subscribed'
+    return this.topicsHere.subscribe(connection, topic)
   }
 
   /** Stops `connection` watching `topic`; false if it did not. */
   unsubscribe(connection: Connection, topic: string): boolean {
-    return this.topicIndex.remove(connection, topic)
+    return this.topicsHere.index.remove(connection, topic)
   }
 
   /**
    * Subscribes every open connection of `uid` on this hub to `subscribe` and out of
-   * `unsubscribe` (names the caller has checked). Says what changed. A framed
-   * connection is told each change, as if it had asked (`subscribed`, `unsubscribed`),
-   * so that its client knows what it watches.
+   * `unsubscribe` (names the caller has checked); framed ones are told each change.
+   * Says what changed.
    */
   changeTopics(uid: string, subscribe: readonly string[], unsubscribe: readonly string[]): TopicChange {
-    const change: TopicChange = { connections: 0, subscribed: 0, unsubscribed: 0, refused: 0 }
-    const set = this.users.get(uid)
-    if (set === undefined) return change
-    for (const connection of set) {
-      if (connection.endReason !== undefined) continue
-      change.connections++
-      const sentAt = performance.now()
-      const tell = (topic: string, subscribed: boolean) => {
-        if (connection.framed) connection.enqueue(textFrame(topicReplyFrame(topic, subscribed)), sentAt)
-      }
-      for (const topic of unsubscribe) {
-        if (!this.topicIndex.remove(connection, topic)) continue
-        change.unsubscribed++
-        tell(topic, false)
-      }
-      for (const topic of subscribe) {
-        const outcome = this.subscribe(connection, topic)
-        if (outcome === 'subscribed') {
-          change.subscribed++
-          tell(topic, true)
-        } else if (outcome === 'too_many') change.refused++
-      }
-    }
-    return change
+    return this.topicsHere.change(this.users.get(uid) ?? [], subscribe, unsubscribe)
   }
 
   /**
@@ -268,16 +234,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
    * text, framed ones an envelope naming the topic. Returns how many took it.
    */
   publish(topic: string, message: string | Buffer): number {
-    this.stats.topics.publishes++
-    const set = this.topicIndex.subscribersOf(topic)
-    if (set === undefined) return 0
-    const started = performance.now()
-    const frames = new MessageFrames(message, undefined, topic)
-    let written = 0
-    for (const connection of set) if (connection.enqueue(frames.for(connection.framed), started)) written++
-    this.stats.topics.delivered += written
-    this.recordFanout((performance.now() - started) / 1000)
-    return written
+    return this.topicsHere.publish(topic, message)
   }
 
   /** Every open connection; a live view, safe to end connections while iterating. */
@@ -429,6 +386,11 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     this.drop(connection, 'slow_consumer')
   }
 
+  /** Writes a control frame (an answer to the client) to `connection`. */
+  private reply(connection: Connection, text: string): void {
+    connection.enqueue(textFrame(text), performance.now())
+  }
+
   private writeAll(set: Set<Connection>, frames: MessageFrames, sentAt: number): number {
     let written = 0
     for (const connection of set) if (this.deliver(connection, frames, sentAt, true)) written++
@@ -490,7 +452,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     if (connection.ended) return
     connection.ended = true
     if (connection.expirySlot !== -1) this.expiry.cancel(connection, connection.expirySlot)
-    this.topicIndex.removeAll(connection)
+    this.topicsHere.index.removeAll(connection)
     connection.discardQueue()
     connection.takeHeld()
     this.pendingCount -= connection.pending

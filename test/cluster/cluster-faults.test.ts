@@ -8,7 +8,7 @@ import { setTimeout } from 'node:timers/promises'
 import { test } from 'node:test'
 import { connect, connectAs, messageState, metrics, post, token } from '../support/helpers.js'
 import { freePort, startHubProcess } from '../support/processes.js'
-import { dropPrefix, REDIS_URL, redisReachable, settle, startNode, startRedisServer, testPrefix } from '../support/cluster-helpers.js'
+import { type ClusterNode, dropPrefix, REDIS_URL, redisReachable, settle, startNode, startRedisServer, testPrefix } from '../support/cluster-helpers.js'
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
 if (!hasRedisServer && process.env.CI) throw new Error('redis-server is required under CI=true (apt-get install redis-server)')
@@ -73,6 +73,19 @@ test('Redis killed mid-traffic: 503 fast for what needs it, local sends go on, a
   }
 })
 
+/**
+ * Waits until `survivor` counts itself alone, the killed node dropped. Presence forgets a
+ * dead node when its 1 s lease runs out: the expiry is a moment in time, so this looks
+ * again every 200 ms (bounded at 10 s).
+ */
+async function untilAlone(survivor: ClusterNode, killedAt: number): Promise<void> {
+  while (survivor.bus.cluster().nodes > 1 && Date.now() - killedAt < 10_000) {
+    await setTimeout(200)
+    await settle(survivor)
+  }
+  assert.equal(survivor.bus.cluster().nodes, 1)
+}
+
 test('topics when a node is killed with SIGKILL: its subscribers drop out of the counts, and a client that reconnects elsewhere watches again', { skip, timeout: 60_000 }, async () => {
   const prefix = testPrefix()
   const a = await startNode(prefix, 'topics-survivor')
@@ -91,11 +104,7 @@ test('topics when a node is killed with SIGKILL: its subscribers drop out of the
     const killedAt = Date.now()
     child.kill('SIGKILL')
     await once(child, 'exit')
-    while (a.bus.cluster().nodes > 1 && Date.now() - killedAt < 10_000) {
-      await setTimeout(200)
-      await settle(a)
-    }
-    assert.equal(a.bus.cluster().nodes, 1)
+    await untilAlone(a, killedAt)
     // The dead node's subscribers are not claimed: only the survivor's is counted.
     assert.deepEqual(await a.bus.publish('match:7', 'half-time'), { delivered: 1, nodes: 1 })
     assert.deepEqual(await a.bus.topicInfo('match:7'), { topic: 'match:7', subscribers: 1, users: 1, nodes: 1 })
@@ -130,13 +139,7 @@ test('a node killed with SIGKILL drops out of presence within the lease, while t
     const killedAt = Date.now()
     child.kill('SIGKILL')
     await once(child, 'exit')
-    // Presence forgets the dead node when its 1 s lease runs out: the expiry is a moment
-    // in time, so the test looks again every 200 ms (bounded at 10 s).
-    while (a.bus.cluster().nodes > 1 && Date.now() - killedAt < 10_000) {
-      await setTimeout(200)
-      await settle(a)
-    }
-    assert.equal(a.bus.cluster().nodes, 1)
+    await untilAlone(a, killedAt)
     assert.ok(Date.now() - killedAt < 5000, 'the dead node stayed in presence for more than 5 s')
     assert.equal((await post(a, '/send', { uid: 'carol', message: 'lost?' })).status, 404)
     await a.bus.renewLease()

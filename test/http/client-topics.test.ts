@@ -7,23 +7,9 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
-import { PusherClient, type PusherClientEvents, type PusherClientOptions, type Subscription, type TopicError, type TopicMessage, type TopicMessageInfo } from '../../client/index.js'
+import { type PusherClient, type PusherClientEvents, type Subscription, type TopicError, type TopicMessage, type TopicMessageInfo } from '../../client/index.js'
 import { startHub, token, type TestHub } from '../support/helpers.js'
-
-function client(url: string, options: Partial<PusherClientOptions>): PusherClient {
-  // Short delays keep reconnects quick.
-  return new PusherClient({ url: `${url}/ws`, token: '', WebSocket, backoff: { initialMs: 10, maxMs: 50 }, ...options })
-}
-
-/** The next `type` event of `pusher`. */
-function next<K extends keyof PusherClientEvents>(pusher: PusherClient, type: K): Promise<PusherClientEvents[K]> {
-  return new Promise((resolve) => {
-    const off = pusher.on(type, (value) => {
-      off()
-      resolve(value)
-    })
-  })
-}
+import { client, collector, next } from '../support/client-helpers.js'
 
 function confirmed(subscription: Subscription): Promise<void> {
   return new Promise((resolve) => {
@@ -41,28 +27,6 @@ function refused(subscription: Subscription): Promise<TopicError> {
       resolve(error)
     })
   })
-}
-
-/** Something that arrives in order: a way to wait for the first `count`. */
-function collector<T>() {
-  const items: T[] = []
-  const waiters = new Set<() => void>()
-  return {
-    items,
-    push(item: T) {
-      items.push(item)
-      for (const wake of waiters) wake()
-    },
-    async first(count: number): Promise<T[]> {
-      while (items.length < count) {
-        await new Promise<void>((resolve) => {
-          const wake = () => waiters.delete(wake) && resolve()
-          waiters.add(wake)
-        })
-      }
-      return items.slice(0, count)
-    },
-  }
 }
 
 /** Every message of `subscription`, as data and info. */

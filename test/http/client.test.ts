@@ -7,8 +7,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
-import { backoffDelay, PusherClient, type PusherClientEvents, type PusherClientOptions, type PusherMessage } from '../../client/index.js'
+import { backoffDelay, PusherClient, type PusherClientEvents, type PusherMessage } from '../../client/index.js'
 import { API_KEY, post, startHub, tempDir, token, type TestHub } from '../support/helpers.js'
+import { client, collector, next } from '../support/client-helpers.js'
 
 const dir = tempDir('client')
 
@@ -17,48 +18,17 @@ function hubOn(db: string, port = 0): Promise<TestHub> {
   return startHub({ store: { path: join(dir, db) } }, '', port)
 }
 
-function client(hub: TestHub | string, options: Partial<PusherClientOptions>): PusherClient {
-  const base = typeof hub === 'string' ? hub : hub.wsUrl
-  // Short delays keep reconnects quick; the test of backoffDelay covers the defaults.
-  return new PusherClient({ url: `${base}/ws`, token: '', WebSocket, backoff: { initialMs: 10, maxMs: 50 }, ...options })
-}
-
 function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void
   const promise = new Promise<T>((r) => { resolve = r })
   return { promise, resolve }
 }
 
-/** The next `type` event of `pusher`. */
-function next<K extends keyof PusherClientEvents>(pusher: PusherClient, type: K): Promise<PusherClientEvents[K]> {
-  return new Promise((resolve) => {
-    const off = pusher.on(type, (value) => {
-      off()
-      resolve(value)
-    })
-  })
-}
-
 /** Every message `pusher` emits, in order, and a way to wait for the first `count`. */
 function inbox(pusher: PusherClient) {
-  const messages: PusherMessage[] = []
-  const waiters = new Set<() => void>()
-  pusher.on('message', (message) => {
-    messages.push(message)
-    for (const wake of waiters) wake()
-  })
-  return {
-    messages,
-    async received(count: number): Promise<PusherMessage[]> {
-      while (messages.length < count) {
-        await new Promise<void>((resolve) => {
-          const wake = () => waiters.delete(wake) && resolve()
-          waiters.add(wake)
-        })
-      }
-      return messages.slice(0, count)
-    },
-  }
+  const box = collector<PusherMessage>()
+  pusher.on('message', (message) => box.push(message))
+  return { messages: box.items, received: box.first }
 }
 
 /** A token function that counts its calls and can hold the next one until released. */

@@ -108,8 +108,8 @@ export class Connection {
   /** The topics it watches (topics.ts); null until its first subscription, to keep idle connections small. */
   topics: Set<string> | null = null
   private heldBytes = 0
-  /** Inbound frames it may still send now, refilled at the owner's rate. */
-  private readonly inbound = new RateBucket()
+  /** Inbound frames it may still send now, refilled at the owner's rate; made at its first frame, not per handshake. */
+  private inbound: RateBucket | null = null
   /** Topic subscribe requests it may still send now; made at its first. */
   private subscribes: RateBucket | null = null
 
@@ -147,7 +147,7 @@ export class Connection {
    */
   takeInboundFrame(): boolean {
     const rate = this.owner.maxInboundFramesPerSecond
-    return rate === 0 || this.inbound.take(rate, rate * INBOUND_BURST_SECONDS, performance.now())
+    return rate === 0 || (this.inbound ??= new RateBucket()).take(rate, rate * INBOUND_BURST_SECONDS, performance.now())
   }
 
   /** Counts one topic subscribe request against the owner's rate (bursts of SUBSCRIBE_BURST); false past it. */

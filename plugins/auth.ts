@@ -6,34 +6,16 @@ import fastifyBearerAuth from '@fastify/bearer-auth'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { type AuthFailureReason, hintFor, reasonForJwtError } from '../lib/auth/failures.js'
+import { AuthFailure, type AuthFailureReason, hintFor } from '../lib/auth/failures.js'
+import { type AuthorizeTopicFn, type Identity, jwtIdentity, topicTokenAuthorizer } from '../lib/auth/jwt-identity.js'
+
+export type { AuthorizeTopicFn, Identity } from '../lib/auth/jwt-identity.js'
 import type { PusherConfig, ResolvedJwt } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
 import { checkIdentity } from '../lib/auth/identity.js'
 import { extractToken } from '../lib/auth/token.js'
 import { Revocations } from '../lib/auth/revocations.js'
 import type { RefreshVerifier, TopicAuthorizer } from '../lib/hub/hub-types.js'
-
-/**
- * Who a connecting request belongs to: the user id, or the user id and when the
- * credentials that proved it expire (ms since the epoch; the hub closes the connection
- * then, with close code 4001).
- */
-export type Identity = string | {
-  uid: string
-  expiresAt?: number
-  /** When the credentials were issued (ms since the epoch), a JWT's `iat`: a revocation refuses those issued before its cut. */
-  issuedAt?: number
-  /** Topics the connection watches from the start, as a JWT's `topics` claim gives them. */
-  topics?: string[]
-}
-
-/**
- * Decides whether user `uid` may watch `topic` when one of its framed clients asks
- * (`{"type":"subscribe","topic","token"}`); `token` is what the client sent, if anything.
- * Returns or resolves to true to allow. Replaces the default check of topic tokens.
- */
-export type AuthorizeTopicFn = (uid: string, topic: string, context: { token: string | undefined }) => boolean | Promise<boolean>
 
 /** Decides who a connecting request belongs to; resolves to an identity, or throws to refuse. */
 export type AuthenticateFn = (request: FastifyRequest) => Identity | Promise<Identity>
@@ -99,36 +81,8 @@ export interface AuthPluginOptions {
   authorizeTopic?: AuthorizeTopicFn
 }
 
-class AuthFailure extends PusherError.TOKEN_INVALID {
-  constructor(readonly reason: AuthFailureReason, detail?: string) {
-    super(reason, detail ?? hintFor(reason))
-  }
-}
-
 function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): Authenticator {
-  const identityOf = (token: string): Identity => {
-    let claims: Record<string, unknown>
-    try {
-      claims = verify(token)
-    } catch (error) {
-      const reason = reasonForJwtError(error)
-      throw new AuthFailure(reason, `${hintFor(reason)} (${(error as Error).message})`)
-    }
-    // A topic token grants one topic to a connection that is already open; taken as a
-    // connect token it would let its holder receive every message of the user.
-    if (claims.topic !== undefined) throw new AuthFailure('claims', 'a topic token (with a "topic" claim) cannot open or refresh a connection; send the user\'s connect token')
-    // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
-    const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
-    if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
-    if (typeof claims.exp !== 'number' && typeof claims.iat !== 'number' && claims.topics === undefined) return uid
-    return {
-      uid,
-      ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
-      ...(typeof claims.iat === 'number' && { issuedAt: claims.iat * 1000 }),
-      // Checked with the identity (lib/auth/identity.ts): names and how many.
-      ...(claims.topics !== undefined && { topics: claims.topics as string[] }),
-    }
-  }
+  const identityOf = (token: string): Identity => jwtIdentity(verify, token)
   return {
     authenticate(request) {
       const token = extractToken({
@@ -141,16 +95,6 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
     },
     // An in-band refresh gets the same verification: pinned algorithms, issuer, audience, uid or sub.
     refresh: identityOf,
-  }
-}
-
-/** The default authorizeTopic with JWT: a topic token for this user and this topic, verified like a connect token. */
-function topicTokenAuthorizer(verify: (token: string) => Record<string, unknown>): AuthorizeTopicFn {
-  return (uid, topic, { token }) => {
-    if (token === undefined) return false
-    const claims = verify(token)
-    const subject = typeof claims.uid === 'string' ? claims.uid : claims.sub
-    return subject === uid && claims.topic === topic
   }
 }
 

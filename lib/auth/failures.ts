@@ -1,6 +1,7 @@
 // Why a connecting client was turned away, as a short label for the
 // pusher_auth_failures_total metric and a sentence for the 401 body.
 import { TokenError } from 'fast-jwt'
+import { PusherError } from '../errors.js'
 
 export type AuthFailureReason =
   | 'missing_token'
@@ -48,5 +49,12 @@ export function reasonForJwtError(error: unknown): AuthFailureReason {
     case TokenError.codes.invalidClaimValue:
     case TokenError.codes.missingRequiredClaim: return 'claims'
     default: return 'malformed'
+  }
+}
+
+/** A refused connecting client (401 PUSHER_ERR_TOKEN_INVALID) with its reason label. */
+export class AuthFailure extends PusherError.TOKEN_INVALID {
+  constructor(readonly reason: AuthFailureReason, detail?: string) {
+    super(reason, detail ?? hintFor(reason))
   }
 }

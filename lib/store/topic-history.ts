@@ -1,0 +1,67 @@
+// A topic's recent messages, kept so that a subscriber that was away can catch up. A
+// publish with a time to live is appended here first: it gets a seq, its place in its
+// topic's stream (ascending, contiguous, never reused: the first is firstSeq(now), as
+// for a user's stream), and is kept until its time to live runs out or the topic has
+// more than `maxPerTopic` messages kept (the oldest go first). Unlike a user's
+// messages, topic messages are never acknowledged: many clients read them.
+//
+// A subscriber that saw seq N asks for what came after it; whether that is whole tells
+// it if it missed something the history no longer holds (see recovered()).
+
+export interface NewTopicMessage {
+  topic: string
+  data: string
+  ttlMs: number
+}
+
+export interface TopicMessage {
+  id: string
+  topic: string
+  seq: number
+  data: string
+  /** When it was stored, in ms since the epoch. */
+  createdAt: number
+  expiresAt: number
+}
+
+/** What a topic's history holds after a seq. */
+export interface TopicHistoryPage {
+  /** Kept, unexpired messages with a seq above the one asked, oldest first, at most the limit asked. */
+  messages: TopicMessage[]
+  /** The seq of the last message ever stored for the topic (0 for none), read with the page. */
+  lastSeq: number
+}
+
+/** Counted since start, for the metrics. */
+export interface TopicHistoryStats {
+  stored: number
+  /** Removed before their time to live ran out: their topic kept maxPerTopic newer ones. */
+  trimmed: number
+}
+
+export interface TopicHistoryOptions {
+  /** Messages kept per topic; the oldest beyond it are removed at the append that passes it. */
+  maxPerTopic: number
+}
+
+export interface TopicHistory {
+  readonly stats: TopicHistoryStats
+  /**
+   * Stores messages in order, assigning ids and per-topic seqs, and resolves once they
+   * are durable. Concurrent appends to one topic get seqs in the order they were called.
+   */
+  append(messages: NewTopicMessage[], now?: number): Promise<TopicMessage[]>
+  /** The kept messages of `topic` after `afterSeq`, and its last seq. */
+  after(topic: string, afterSeq: number, limit: number, now?: number): Promise<TopicHistoryPage>
+  /** Removes messages past their time to live; resolves with how many. */
+  sweep(now?: number): Promise<number>
+}
+
+/**
+ * True when a page read after `afterSeq` starts right after it: nothing between the
+ * subscriber's last message and the page was lost to the history's size or time to live.
+ */
+export function recovered(afterSeq: number, page: TopicHistoryPage): boolean {
+  const first = page.messages[0]?.seq ?? page.lastSeq + 1
+  return first <= afterSeq + 1
+}

@@ -1,5 +1,5 @@
 // The SQLite store's tables: messages, the last seq per user, and per-status counts kept
-// by triggers; and how a row reads as a StoredMessage.
+// by triggers; the topic history's two tables; and how a row reads as a StoredMessage.
 import { asOf, type MessageNotice, type MessageStatus, type StoredMessage } from './store.js'
 
 /** A message that is neither acknowledged nor expired. */
@@ -42,6 +42,21 @@ END;
 -- still open. A row outlives its message by at most keepClosedMs (the sweep prunes).
 CREATE TABLE IF NOT EXISTS unacked_due (id TEXT PRIMARY KEY, due INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS unacked_due_by_due ON unacked_due (due);
+
+-- Topic history (sqlite-topics.ts): each topic's last seq, kept after its messages are
+-- gone so that its seqs are never reused, and its recent messages, removed by size at
+-- each append and by time to live at each sweep (through topic_messages_by_expiry).
+CREATE TABLE IF NOT EXISTS topic_seqs (topic TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS topic_messages (
+  topic TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (topic, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS topic_messages_by_expiry ON topic_messages (expires_at);
 
 -- One row that checkWritable() rewrites: a real write to the file, so a read-only or
 -- failing disk shows up in the readiness check before a sender's append meets it.

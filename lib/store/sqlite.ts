@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
 import { NOTICE_COLUMNS, type NoticeRow, OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage, toNotice } from './sqlite-schema.js'
 import { assertUids } from '../auth/uid.js'
+import { SqliteTopicHistory } from './sqlite-topics.js'
+import { DEFAULT_TOPIC_HISTORY_SIZE } from './topic-history.js'
 import {
   type ExpiredMessage, firstSeq, type MessageNotice, type MessageStatus, type MessageStore, type NewMessage, newStoreStats,
   type StoredMessage, type StoreOptions,
@@ -46,6 +48,8 @@ interface PendingAppend {
 export class SqliteStore implements MessageStore {
   readonly stats = newStoreStats()
   onExpired: ((messages: ExpiredMessage[]) => void) | undefined
+  /** In the same file: a topic's history is as durable as a user's queue. */
+  readonly topics: SqliteTopicHistory
   private readonly db: Database.Database
   private readonly statements
   private readonly idPrefix = randomBytes(6).toString('base64url')
@@ -77,6 +81,7 @@ export class SqliteStore implements MessageStore {
     this.db.pragma('busy_timeout = 5000')
     this.db.transaction(() => this.db.exec(SCHEMA + SEED_COUNTS))()
     const db = this.db
+    this.topics = new SqliteTopicHistory(db, { maxPerTopic: options.maxPerTopic ?? DEFAULT_TOPIC_HISTORY_SIZE })
     this.statements = {
       nextSeq: db.prepare<[string, number], { last: number }>(
         'INSERT INTO seqs (uid, last) VALUES (?, ?) ON CONFLICT (uid) DO UPDATE SET last = last + 1 RETURNING last'),
@@ -164,8 +169,10 @@ export class SqliteStore implements MessageStore {
     this.statements.duePrune.run(now - this.options.keepClosedMs)
     this.stats.expired += expired
     if (expired > 0) this.reportExpired(expiredOf.map((row) => ({ ...toNotice(row), expiredAt: row.expires_at, reason: 'ttl' })))
+    // Topic messages are deleted outright, not kept closed: not counted as expired.
+    const topicsRemoved = this.topics.removeExpired(now)
     // Give freed pages back to the file system, so the file does not only grow.
-    if (forgotten > 0) this.db.pragma('incremental_vacuum')
+    if (forgotten > 0 || topicsRemoved > 0) this.db.pragma('incremental_vacuum')
     return { expired, forgotten }
   }
 
@@ -196,6 +203,7 @@ export class SqliteStore implements MessageStore {
 
   async close(): Promise<void> {
     if (this.commitScheduled) this.commitPending()
+    this.topics.commitPending()
     this.db.close()
   }
 

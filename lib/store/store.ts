@@ -48,6 +48,8 @@ export interface StoreOptions {
   keepClosedMs: number
   /** Remember each message's time to be claimed by claimUnacked(), this long after it was stored; 0 or absent: not kept. */
   unackedAfterMs?: number
+  /** Messages kept in each topic's history (see topic-history.ts); DEFAULT_TOPIC_HISTORY_SIZE if absent. */
+  maxPerTopic?: number
 }
 
 /** A durable message as the webhooks describe it: where it is in its user's stream, and when things happened. */

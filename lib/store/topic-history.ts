@@ -44,11 +44,16 @@ export interface TopicHistoryOptions {
   maxPerTopic: number
 }
 
+/** maxPerTopic when the store's options do not say (StoreOptions.maxPerTopic). */
+export const DEFAULT_TOPIC_HISTORY_SIZE = 1000
+
 export interface TopicHistory {
   readonly stats: TopicHistoryStats
   /**
    * Stores messages in order, assigning ids and per-topic seqs, and resolves once they
    * are durable. Concurrent appends to one topic get seqs in the order they were called.
+   * Rejects with PusherError.INVALID_TOPIC, storing none of them, if a topic name is not
+   * valid (lib/topics/name-rule.ts): the name becomes part of a Redis key.
    */
   append(messages: NewTopicMessage[], now?: number): Promise<TopicMessage[]>
   /** The kept messages of `topic` after `afterSeq`, and its last seq. */

@@ -15,9 +15,12 @@
 //   unacked       zset      due time -> id, only with unackedAfterMs: claimUnacked() removes
 //                           what is due and reports the messages still open (webhooks)
 //   write-probe   string    the time of the last checkWritable(), expiring after a minute
+//   topic-seq:<topic>, topic-history:<topic>   the topic history (redis-topics.ts)
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { assertUids } from '../auth/uid.js'
+import { RedisTopicHistory } from './redis-topics.js'
+import { DEFAULT_TOPIC_HISTORY_SIZE } from './topic-history.js'
 import {
   asOf, type ExpiredMessage, type MessageNotice, type MessageStatus, type MessageStore, type NewMessage, newStoreStats,
   type StoredMessage, type StoreOptions,
@@ -173,6 +176,7 @@ function toMessage(id: string, hash: Record<string, string>, now: number): Store
 export class RedisStore implements MessageStore {
   readonly stats = newStoreStats()
   onExpired: ((messages: ExpiredMessage[]) => void) | undefined
+  readonly topics: RedisTopicHistory
   private readonly redis: Redis & StoreCommands
   private readonly idPrefix = randomBytes(6).toString('base64url')
   private idCounter = 0
@@ -185,6 +189,7 @@ export class RedisStore implements MessageStore {
     redis.defineCommand('pusherStoreCounts', { numberOfKeys: 0, lua: COUNTS })
     redis.defineCommand('pusherStoreClaimUnacked', { numberOfKeys: 0, lua: CLAIM_UNACKED })
     this.redis = redis as Redis & StoreCommands
+    this.topics = new RedisTopicHistory(redis, prefix, { maxPerTopic: options.maxPerTopic ?? DEFAULT_TOPIC_HISTORY_SIZE })
   }
 
   async append(messages: NewMessage[], now = Date.now()): Promise<StoredMessage[]> {
@@ -236,6 +241,8 @@ export class RedisStore implements MessageStore {
     const [expired, forgotten] = reply
     this.stats.expired += expired
     if (expired > 0) this.reportExpired(toNotices(reply as unknown as string[], 2).map((m) => ({ ...m, expiredAt: m.expiresAt, reason: 'ttl' })))
+    // Not counted as expired: topic messages are not a user's, and this engine's removes none (see its sweep).
+    await this.topics.sweep(now)
     return { expired, forgotten }
   }
 

@@ -206,7 +206,7 @@ export function registerStoreMetrics(registry: Registry, store: MessageStore): v
 
   const durations = new FastHistogram(
     'pusher_store_operation_duration_seconds',
-    'Time a durable store operation took to complete, by operation (append: until the message is durable; mark_delivered, ack, last_seq, open, get, sweep)',
+    'Time a durable store operation took to complete, by operation (append: until the message is durable; mark_delivered, ack, last_seq, open, get, sweep; topic_append: until a topic message is durable in its history, topic_after: a read of it)',
     STORE_BUCKETS,
     registry,
   )

@@ -3,6 +3,7 @@
 // and, for cluster mode, Redis. A message gets an id (global) and a seq (its place in
 // its user's stream, ascending and never reused, see firstSeq), so a client can
 // acknowledge "everything up to seq" and resume "after seq".
+import type { TopicHistory } from './topic-history.js'
 
 export type MessageStatus =
   | 'queued' // stored, not yet written to any connection
@@ -71,6 +72,8 @@ export interface ExpiredMessage extends MessageNotice {
 
 export interface MessageStore {
   readonly stats: StoreStats
+  /** The topics' recent messages, kept where the users' messages are; sweep() sweeps them too. */
+  readonly topics: TopicHistory
   /**
    * Stores messages in order, assigning ids and seqs; resolves once they are durable.
    * Rejects with PusherError.INVALID_UID, storing none of them, if a uid is not valid
@@ -91,7 +94,10 @@ export interface MessageStore {
   open(uid: string, afterSeq: number, limit: number, now?: number): Promise<StoredMessage[]>
   /** One message by id, while it is kept. */
   get(id: string, now?: number): Promise<StoredMessage | undefined>
-  /** Expires what outlived its TTL and forgets closed messages older than keepClosedMs. */
+  /**
+   * Expires what outlived its TTL and forgets closed messages older than keepClosedMs;
+   * sweeps the topic history too (its removals are not counted here).
+   */
   sweep(now?: number): Promise<{ expired: number; forgotten: number }>
   /**
    * How many messages the store keeps, by status, as readers see them at `now` (see

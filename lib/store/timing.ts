@@ -4,19 +4,46 @@
 // it sets hub.recordLatency. Until then, or with metrics off, calls pass straight through.
 import { performance } from 'node:perf_hooks'
 import type { ExpiredMessage, MessageNotice, MessageStatus, MessageStore, NewMessage, StoredMessage, StoreStats } from './store.js'
+import type { NewTopicMessage, TopicHistory, TopicHistoryPage, TopicHistoryStats, TopicMessage } from './topic-history.js'
 
 /** The operations timed, as the `operation` label of pusher_store_operation_duration_seconds. */
-export const STORE_OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep'] as const
+export const STORE_OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep', 'topic_append', 'topic_after'] as const
 export type StoreOperation = (typeof STORE_OPERATIONS)[number]
 
 export type RecordStoreDuration = (operation: StoreOperation, seconds: number) => void
 
+type Time = <T>(operation: StoreOperation, call: () => Promise<T>) => Promise<T>
+
+/** The engine's topic history, timed by (and counted in the settled() of) the TimedStore that made it. */
+class TimedTopicHistory implements TopicHistory {
+  constructor(readonly inner: TopicHistory, private readonly time: Time) {}
+
+  get stats(): TopicHistoryStats {
+    return this.inner.stats
+  }
+
+  append(messages: NewTopicMessage[], now?: number): Promise<TopicMessage[]> {
+    return this.time('topic_append', () => this.inner.append(messages, now))
+  }
+
+  after(topic: string, afterSeq: number, limit: number, now?: number): Promise<TopicHistoryPage> {
+    return this.time('topic_after', () => this.inner.after(topic, afterSeq, limit, now))
+  }
+
+  /** Not timed on its own: the store's sweep() runs it, timed as `sweep`. */
+  sweep(now?: number): Promise<number> {
+    return this.inner.sweep(now)
+  }
+}
+
 export class TimedStore implements MessageStore {
   /** Called once per operation with its duration in seconds; undefined: nothing is timed. */
   recordDuration: RecordStoreDuration | undefined
+  readonly topics: TopicHistory
 
   constructor(readonly inner: MessageStore, recordDuration?: RecordStoreDuration) {
     this.recordDuration = recordDuration
+    this.topics = new TimedTopicHistory(inner.topics, (operation, call) => this.time(operation, call))
   }
 
   /** The engine's own counters (the same object, so increments through either are one). */

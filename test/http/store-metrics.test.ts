@@ -15,7 +15,7 @@ before(async () => {
 })
 after(() => hub.app.close())
 
-const OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep']
+const OPERATIONS = ['append', 'mark_delivered', 'ack', 'last_seq', 'open', 'get', 'sweep', 'topic_append', 'topic_after']
 const byStatus = (series: Map<string, number>) =>
   Object.fromEntries(['queued', 'delivered', 'acked', 'expired'].map((status) => [status, series.get(`pusher_store_messages{status="${status}"}`)]))
 const operations = (series: Map<string, number>) =>

@@ -8,16 +8,19 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import type Database from 'better-sqlite3'
 import { SqliteStore } from '../../lib/store/sqlite.js'
+import { firstSeq } from '../../lib/store/store.js'
 import { timedStore } from '../../lib/store/timing.js'
 import { tempDir } from '../support/fixtures.js'
 import { loaderArgs, modulePath } from '../support/paths.js'
 import { CONTRACT_OPTIONS, storeContract } from '../support/store-contract.js'
+import { TOPIC_CONTRACT_OPTIONS, topicHistoryContract } from '../support/topic-history-contract.js'
 
 const dir = tempDir('store')
 let files = 0
 const newPath = () => join(dir, `store-${files++}.db`)
 
 storeContract('SQLite', async () => new SqliteStore({ path: newPath(), ...CONTRACT_OPTIONS }))
+topicHistoryContract('SQLite', { sweepRemoves: true }, async () => new SqliteStore({ path: newPath(), ...TOPIC_CONTRACT_OPTIONS }))
 
 test('messages survive closing and reopening the file', async () => {
   const path = newPath()
@@ -30,6 +33,40 @@ test('messages survive closing and reopening the file', async () => {
   const [next] = await second.append([{ uid: 'fay', data: 'next', ttlMs: 60_000 }])
   assert.equal(next!.seq, stored!.seq + 1)
   await second.close()
+})
+
+test('a topic\'s history survives closing and reopening the file, its seqs carry on, and an append asked before close() is kept', async () => {
+  const path = newPath()
+  const t = Date.now()
+  const first = new SqliteStore({ path, ...TOPIC_CONTRACT_OPTIONS })
+  const stored = await first.topics.append([{ topic: 'news', data: 'one', ttlMs: 60_000 }, { topic: 'news', data: 'two', ttlMs: 60_000 }], t)
+  // Not yet committed when close() is called: close commits it first.
+  const late = first.topics.append([{ topic: 'news', data: 'three', ttlMs: 60_000 }], t)
+  await first.close()
+  stored.push(...await late)
+  const second = new SqliteStore({ path, ...TOPIC_CONTRACT_OPTIONS })
+  assert.deepEqual(await second.topics.after('news', 0, 10, t), { messages: stored, lastSeq: stored[2]!.seq })
+  const [next] = await second.topics.append([{ topic: 'news', data: 'four', ttlMs: 60_000 }], t + 1)
+  assert.equal(next!.seq, stored[2]!.seq + 1)
+  await second.close()
+})
+
+test('a turn\'s topic appends are written in one transaction, each topic\'s in call order', async () => {
+  const store = new SqliteStore({ path: newPath(), ...TOPIC_CONTRACT_OPTIONS })
+  // better-sqlite3 has no commit hook: count the calls of the history's one transaction.
+  const history = store.topics as unknown as { commitTurn: (...args: unknown[]) => unknown }
+  const transaction = history.commitTurn
+  let commits = 0
+  history.commitTurn = (...args) => (commits++, transaction(...args))
+  const calls = await Promise.all(Array.from({ length: 20 }, (_, i) => store.topics.append([{ topic: `t${i % 3}`, data: `${i}`, ttlMs: 60_000 }], 1)))
+  assert.equal(commits, 1)
+  for (let topic = 0; topic < 3; topic++) {
+    const seqs = calls.flat().filter((m) => m.topic === `t${topic}`).map((m) => m.seq)
+    assert.deepEqual(seqs, seqs.map((_, i) => firstSeq(1) + i))
+  }
+  await store.topics.append([{ topic: 't0', data: 'next turn', ttlMs: 60_000 }], 1)
+  assert.equal(commits, 2)
+  await store.close()
 })
 
 test('a store whose file was deleted gives a returning user seqs above every old one', async () => {
@@ -75,6 +112,16 @@ test('the timed store settles once the updates fired without waiting have landed
   void store.ack('ivy', message!.seq)
   await store.settled()
   assert.equal((await store.get(message!.id))!.status, 'acked')
+
+  // Topic appends and reads are timed and counted in flight like the rest.
+  const timed: string[] = []
+  store.recordDuration = (operation) => timed.push(operation)
+  void store.topics.append([{ topic: 'news', data: 'hello', ttlMs: 60_000 }])
+  await store.settled()
+  assert.deepEqual(timed, ['topic_append'])
+  assert.equal((await store.topics.after('news', 0, 10)).messages[0]!.data, 'hello')
+  assert.deepEqual(timed, ['topic_append', 'topic_after'])
+  assert.deepEqual(store.topics.stats, { stored: 1, trimmed: 0 })
 
   // A failed update settles too: a closed database refuses it.
   await store.close()

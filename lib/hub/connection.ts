@@ -14,6 +14,7 @@ import { CloseCode } from './close-codes.js'
 import { MessageFrames, type MessageMeta } from './envelope.js'
 import { directSocket, FallbackWriter } from './raw-socket.js'
 import { RateBucket } from '../limits/rate-bucket.js'
+import type { TopicStream } from './topic-streams.js'
 
 export type DisconnectReason =
   | 'client_closed' // the peer closed or the TCP connection dropped
@@ -107,7 +108,10 @@ export class Connection {
   expirySlot = -1
   /** The topics it watches (topics.ts); null until its first subscription, to keep idle connections small. */
   topics: Set<string> | null = null
-  private heldBytes = 0
+  /** Framed connections: where it is in each topic's stream of stored messages (topic-streams.ts); null until the first. */
+  topicStreams: Map<string, TopicStream> | null = null
+  /** Bytes of live messages held back, by the user's replay or by topic streams catching up. */
+  heldBytes = 0
   /** Inbound frames it may still send now, refilled at the owner's rate; made at its first frame, not per handshake. */
   private inbound: RateBucket | null = null
   /** Topic subscribe requests it may still send now; made at its first. */
@@ -240,17 +244,28 @@ export class Connection {
    * Writes stored messages, in order, until `room` unsent bytes would be passed (the
    * caller waits for the client to read, then goes on) or a frame is refused; returns
    * how many it wrote. A frame goes out whatever its size when nothing is unsent.
+   * Messages of `topic` say so, and leave the user's own seq alone.
    */
-  replay(messages: ReplayedMessage[], sentAt: number, room: number): number {
+  replay(messages: ReplayedMessage[], sentAt: number, room: number, topic?: string): number {
     let written = 0
     for (const { data, meta } of messages) {
-      const frame = new MessageFrames(data, meta).for(this.framed)
+      const frame = new MessageFrames(data, meta, topic).for(this.framed)
       if (this.bufferedBytes > 0 && this.bufferedBytes + frame.length > room) break
       if (!this.enqueue(frame, sentAt)) break
-      if (this.framed) this.seq = meta.seq
+      if (this.framed && topic === undefined) this.seq = meta.seq
       written++
     }
     return written
+  }
+
+  /**
+   * Whether `bytes` more may wait for this connection (held back, besides what it has
+   * unsent) within the slow-consumer bound; if not, the owner is told to cut it off.
+   */
+  canHold(bytes: number): boolean {
+    if (this.bufferedBytes + this.heldBytes + bytes <= this.owner.maxBufferedBytes) return true
+    this.owner.onSlowConsumer(this)
+    return false
   }
 
   /**
@@ -260,10 +275,7 @@ export class Connection {
    */
   hold(message: string | Buffer, meta: MessageMeta | undefined): boolean {
     if (this.endReason !== undefined || this.held === null) return false
-    if (this.bufferedBytes + this.heldBytes + message.length > this.owner.maxBufferedBytes) {
-      this.owner.onSlowConsumer(this)
-      return false
-    }
+    if (!this.canHold(message.length)) return false
     this.heldBytes += message.length
     this.held.push({ message, meta })
     return true
@@ -273,7 +285,7 @@ export class Connection {
   takeHeld(): HeldMessage[] {
     const held = this.held ?? []
     this.held = null
-    this.heldBytes = 0
+    for (const { message } of held) this.heldBytes -= message.length
     const durable = held.filter((m) => m.meta !== undefined).sort((a, b) => a.meta!.seq - b.meta!.seq)
     let next = 0
     return held.map((m) => (m.meta === undefined ? m : durable[next++]!))

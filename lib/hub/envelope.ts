@@ -9,13 +9,19 @@
 //   server -> client   {"type":"refreshed","expiresAt":<ms>|null}   the refresh took
 //
 // Topics (lib/hub/topics.ts):
-//   client -> server   {"type":"subscribe","topic":"<name>","token":"<topic jwt>"}   token optional with an authorizeTopic hook
+//   client -> server   {"type":"subscribe","topic":"<name>","token":"<topic jwt>","since":<n>}
+//                      token optional with an authorizeTopic hook; since optional: the topic's
+//                      last seq the client saw, to get what it missed from the history
 //                      {"type":"unsubscribe","topic":"<name>"}
-//   server -> client   {"type":"subscribed","topic":"<name>"}
+//   server -> client   {"type":"subscribed","topic":"<name>","seq":<n>,"recovered":<bool>}
+//                      seq when the store keeps topic history: the `since` to resume from;
+//                      recovered only for a subscribe with since: false if some was lost
 //                      {"type":"unsubscribed","topic":"<name>"}
 //                      {"type":"error","topic":"<name>","reason":"<label>","message":"<what to do>"}   the connection stays open
 //                      {"topic":"<name>","time":<ms>,"data":"<message>"}   a message published to the topic
+//                      {"topic":"<name>","id":"<id>","seq":<n>,"time":<ms>,"data":"<message>"}   one published with a ttl
 import { textFrame } from './frame.js'
+import type { OpenedStream } from './topic-streams.js'
 
 /** What a durable message carries besides its text: its id, its place in the user's stream, when it was stored. */
 export interface MessageMeta {
@@ -71,6 +77,8 @@ export interface Subscribe {
   /** Unchecked: the hub answers an invalid name with an error frame. */
   topic: string
   token: string | undefined
+  /** The topic's last seq the client saw: what came after it, still kept, is written first. */
+  since: number | undefined
 }
 
 export interface Unsubscribe {
@@ -80,7 +88,7 @@ export interface Unsubscribe {
 
 const ACK_USAGE = 'send {"type":"ack","seq":<n>}'
 const REFRESH_USAGE = 'send {"type":"refresh","token":"<jwt>"}'
-const TOPIC_USAGE = 'send {"type":"subscribe","topic":"<name>","token":"<jwt>"}'
+const TOPIC_USAGE = 'send {"type":"subscribe","topic":"<name>","token":"<jwt>","since":<seq>}'
 // Close reasons are at most 123 bytes: the longest error below with this stays under it.
 const USAGE = 'send {"type":"ack"|"refresh"|"subscribe"|"unsubscribe",...} as a text frame (docs/api.md)'
 
@@ -93,7 +101,7 @@ export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | Refresh
   } catch {
     return { error: `not JSON: ${USAGE}` }
   }
-  const { type, seq, token, topic } = (frame ?? {}) as { type?: unknown; seq?: unknown; token?: unknown; topic?: unknown }
+  const { type, seq, token, topic, since } = (frame ?? {}) as { type?: unknown; seq?: unknown; token?: unknown; topic?: unknown; since?: unknown }
   if (type === 'ack') {
     if (!Number.isSafeInteger(seq) || (seq as number) < 0) return { error: `seq must be a whole number: ${ACK_USAGE}` }
     return { type: 'ack', seq: seq as number }
@@ -106,14 +114,17 @@ export function parseClientFrame(data: Buffer, isBinary: boolean): Ack | Refresh
     if (typeof topic !== 'string') return { error: `topic must be a string: ${TOPIC_USAGE}` }
     if (type === 'unsubscribe') return { type, topic }
     if (token !== undefined && typeof token !== 'string') return { error: `token must be a string: ${TOPIC_USAGE}` }
-    return { type, topic, token }
+    if (since !== undefined && !(Number.isSafeInteger(since) && (since as number) >= 0)) return { error: `since must be a whole number: ${TOPIC_USAGE}` }
+    return { type, topic, token, since: since as number | undefined }
   }
   return { error: `unknown frame type: ${USAGE}` }
 }
 
-/** The answer to a subscribe that took (or an unsubscribe, with `subscribed` false). */
-export function topicReplyFrame(topic: string, subscribed: boolean): string {
-  return `{"type":"${subscribed ? 'subscribed' : 'unsubscribed'}","topic":${JSON.stringify(topic)}}`
+/** The answer to a subscribe that took, with where it left the client in the topic's stream (or an unsubscribe, with `subscribed` false). */
+export function topicReplyFrame(topic: string, subscribed: boolean, opened?: OpenedStream): string {
+  const about = `"type":"${subscribed ? 'subscribed' : 'unsubscribed'}","topic":${JSON.stringify(topic)}`
+  if (opened === undefined) return `{${about}}`
+  return `{${about},"seq":${opened.seq}${opened.recovered === undefined ? '' : `,"recovered":${opened.recovered}`}}`
 }
 
 /** A refused subscribe: the connection stays open; `reason` is a label, `message` says what to do. */

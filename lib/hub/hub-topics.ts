@@ -5,9 +5,10 @@
 import type { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { Connection } from './connection.js'
-import { MessageFrames, type Subscribe, topicReplyFrame, type Unsubscribe } from './envelope.js'
+import { MessageFrames, type MessageMeta, type Subscribe, topicReplyFrame, type Unsubscribe } from './envelope.js'
 import type { HubEvents, HubStats, TopicAuthorizer, TopicChange } from './hub-types.js'
 import { TopicRequests } from './topic-requests.js'
+import { type TopicHistoryReader, TopicStreams } from './topic-streams.js'
 import { TopicIndex } from './topics.js'
 
 export interface HubTopicsOwner {
@@ -23,10 +24,14 @@ export interface HubTopicsOwner {
   reply(connection: Connection, text: string): void
   /** The time one publish took to reach every subscriber here, in seconds. */
   recordFanout(seconds: number): void
+  /** Unsent bytes a topic stream's catch-up writes before it waits for the client to read them. */
+  readonly replayRoom: number
 }
 
 export class HubTopics {
   readonly index: TopicIndex
+  /** Framed subscribers' places in topics' stored streams (topic-streams.ts). */
+  readonly streams: TopicStreams
   private readonly requests: TopicRequests
 
   constructor(private readonly owner: HubTopicsOwner) {
@@ -36,12 +41,17 @@ export class HubTopics {
       changed: (topic) => events.emit('topicChange', topic),
       closed: (topic) => events.emit('topicClose', topic),
     })
+    this.streams = new TopicStreams({
+      room: owner.replayRoom,
+      replayed: (count) => (owner.counts.replayed += count),
+    })
     this.requests = new TopicRequests({
       maxTopicLength: owner.maxTopicLength,
       maxTopicsPerConnection: owner.maxTopicsPerConnection,
       authorizer: () => owner.authorizer(),
       subscribe: (connection, topic) => this.subscribe(connection, topic),
-      unsubscribe: (connection, topic) => this.index.remove(connection, topic),
+      open: (connection, topic, since) => this.streams.open(connection, topic, since),
+      unsubscribe: (connection, topic) => this.unsubscribe(connection, topic),
       reply: (connection, frame) => owner.reply(connection, frame),
       refused: (connection, topic, reason) => events.emit('topicRefused', connection, topic, reason),
     })
@@ -50,6 +60,17 @@ export class HubTopics {
   /** A framed client's subscribe or unsubscribe. */
   take(connection: Connection, request: Subscribe | Unsubscribe): void {
     this.requests.take(connection, request)
+  }
+
+  /** Reads topic histories with `reader`: framed subscribers can resume, and get stored messages in order. */
+  useHistory(reader: TopicHistoryReader): void {
+    this.streams.reader = reader
+  }
+
+  /** Stops `connection` watching `topic`, and forgets where it was in the topic's stream; false if it did not watch it. */
+  unsubscribe(connection: Connection, topic: string): boolean {
+    this.streams.forget(connection, topic)
+    return this.index.remove(connection, topic)
   }
 
   subscribe(connection: Connection, topic: string): 'subscribed' | 'already' | 'too_many' {
@@ -70,7 +91,7 @@ export class HubTopics {
         if (connection.framed) this.owner.reply(connection, topicReplyFrame(topic, subscribed))
       }
       for (const topic of unsubscribe) {
-        if (!this.index.remove(connection, topic)) continue
+        if (!this.unsubscribe(connection, topic)) continue
         change.unsubscribed++
         tell(topic, false)
       }
@@ -85,15 +106,23 @@ export class HubTopics {
     return change
   }
 
-  /** Writes `message` to every subscriber of `topic` here; returns how many took it. */
-  publish(topic: string, message: string | Buffer): number {
+  /**
+   * Writes `message` to every subscriber of `topic` here; `meta` marks a stored message
+   * (framed clients get its seq, in order: topic-streams.ts). Returns how many took it.
+   */
+  publish(topic: string, message: string | Buffer, meta?: MessageMeta): number {
     this.owner.counts.publishes++
     const set = this.index.subscribersOf(topic)
     if (set === undefined) return 0
     const started = performance.now()
-    const frames = new MessageFrames(message, undefined, topic)
+    const frames = new MessageFrames(message, meta, topic)
+    const streams = this.streams
     let written = 0
-    for (const connection of set) if (connection.enqueue(frames.for(connection.framed), started)) written++
+    for (const connection of set) {
+      // Plain clients, and framed ones with no stored message of any topic yet, take it as it comes.
+      const followed = connection.framed && (meta !== undefined || connection.topicStreams !== null)
+      if (followed ? streams.offer(connection, topic, frames, started) : connection.enqueue(frames.for(connection.framed), started)) written++
+    }
     this.owner.counts.delivered += written
     this.owner.recordFanout((performance.now() - started) / 1000)
     return written

@@ -61,7 +61,8 @@ export interface HubStats {
   /** In-band token refreshes of framed clients: taken, or refused (the connection closed with 4005). */
   refreshes: { ok: number; refused: number }
   /** Topic messages: publishes handed to this hub, and the connections they were written to. */
-  topics: { publishes: number; delivered: number }
+  /** Publishes heard, connections they were written to, stored messages written from topic histories (catch-ups). */
+  topics: { publishes: number; delivered: number; replayed: number }
 }
 
 /**

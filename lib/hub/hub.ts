@@ -8,6 +8,7 @@ import { CloseCode } from './close-codes.js'
 import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
 import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame } from './envelope.js'
 import { HubTopics } from './hub-topics.js'
+import type { TopicHistoryReader } from './topic-streams.js'
 import { DEFAULT_MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { ExpiryWheel } from './expiry-wheel.js'
 import { TokenRefresh } from './token-refresh.js'
@@ -52,7 +53,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     framesWritten: 0,
     framesFailed: 0,
     refreshes: { ok: 0, refused: 0 },
-    topics: { publishes: 0, delivered: 0 },
+    topics: { publishes: 0, delivered: 0, replayed: 0 },
   }
   /** Called with each completed write's send-to-write latency in seconds (the metrics plugin sets it). */
   recordLatency: (seconds: number) => void = () => {}
@@ -126,6 +127,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       authorizer: () => this.authorizeTopic,
       reply: (connection, text) => this.reply(connection, text),
       recordFanout: (seconds) => this.recordFanout(seconds),
+      // As for a user's replay (lib/store/replay.ts): half the slow-consumer bound.
+      replayRoom: Math.floor(this.maxBufferedBytes / 2),
     })
     this.expiry = new ExpiryWheel((connection) => {
       connection.expirySlot = -1
@@ -217,7 +220,15 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
 
   /** Stops `connection` watching `topic`; false if it did not. */
   unsubscribe(connection: Connection, topic: string): boolean {
-    return this.topicsHere.index.remove(connection, topic)
+    return this.topicsHere.unsubscribe(connection, topic)
+  }
+
+  /**
+   * Reads topic histories with `reader` (the store plugin calls it): framed subscribers
+   * then get stored topic messages once each, in order, and resume with `since`.
+   */
+  useTopicHistory(reader: TopicHistoryReader): void {
+    this.topicsHere.useHistory(reader)
   }
 
   /**
@@ -233,8 +244,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
    * Writes `message` to every subscriber of `topic` on this hub: plain clients get the
    * text, framed ones an envelope naming the topic. Returns how many took it.
    */
-  publish(topic: string, message: string | Buffer): number {
-    return this.topicsHere.publish(topic, message)
+  publish(topic: string, message: string | Buffer, meta?: MessageMeta): number {
+    return this.topicsHere.publish(topic, message, meta)
   }
 
   /** Every open connection; a live view, safe to end connections while iterating. */

@@ -6,6 +6,7 @@
 import type { Connection } from './connection.js'
 import { topicErrorFrame, topicReplyFrame, type Subscribe, type Unsubscribe } from './envelope.js'
 import type { TopicAuthorizer, TopicRefusal } from './hub-types.js'
+import type { OpenedStream } from './topic-streams.js'
 import { topicProblem } from '../topics/name.js'
 
 export interface TopicRequestsOwner {
@@ -14,6 +15,11 @@ export interface TopicRequestsOwner {
   /** The authorizer in force; undefined: no subscribe can be allowed. */
   authorizer(): TopicAuthorizer | undefined
   subscribe(connection: Connection, topic: string): 'subscribed' | 'already' | 'too_many'
+  /**
+   * Opens the connection's place in the topic's stored stream, at `since` or at the
+   * topic's last seq (topic-streams.ts); undefined when no history is kept.
+   */
+  open(connection: Connection, topic: string, since: number | undefined): Promise<OpenedStream> | undefined
   unsubscribe(connection: Connection, topic: string): boolean
   /** Writes a text frame to the connection. */
   reply(connection: Connection, frame: string): void
@@ -39,7 +45,7 @@ export class TopicRequests {
       return this.owner.reply(connection, topicReplyFrame(topic, false))
     }
     if (!connection.takeSubscribe()) return this.refuse(connection, topic, 'topic_rate', 'too many subscribe requests: slow down and retry')
-    if (connection.topics?.has(topic) === true) return this.owner.reply(connection, topicReplyFrame(topic, true))
+    if (connection.topics?.has(topic) === true) return this.answer(connection, topic, request.since)
     if (this.deciding.get(connection)?.has(topic) === true) return
     // Refused before any verification work when it could not be kept anyway.
     // Those still being decided count too: an authorizer that never answers cannot make
@@ -55,7 +61,7 @@ export class TopicRequests {
       return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
     }
     // Only true allows, as for a promise below: a hook answering a truthy row or message is not a yes.
-    if (!(allowed instanceof Promise)) return this.decide(connection, topic, allowed === true)
+    if (!(allowed instanceof Promise)) return this.decide(connection, topic, allowed === true, request.since)
     let deciding = this.deciding.get(connection)
     if (deciding === undefined) this.deciding.set(connection, (deciding = new Map()))
     const pending = {}
@@ -66,16 +72,28 @@ export class TopicRequests {
       // may answer.
       if (deciding.get(topic) !== pending) return
       deciding.delete(topic)
-      this.decide(connection, topic, verdict)
+      this.decide(connection, topic, verdict, request.since)
     }
     allowed.then((verdict) => settle(verdict === true), () => settle(false))
   }
 
-  private decide(connection: Connection, topic: string, allowed: boolean): void {
+  private decide(connection: Connection, topic: string, allowed: boolean, since: number | undefined): void {
     if (connection.ended || connection.endReason !== undefined) return
     if (!allowed) return this.refuse(connection, topic, 'topic_forbidden', FORBIDDEN)
     if (this.owner.subscribe(connection, topic) === 'too_many') return this.refuseLimit(connection, topic)
-    this.owner.reply(connection, topicReplyFrame(topic, true))
+    this.answer(connection, topic, since)
+  }
+
+  /**
+   * Says `subscribed`: at once without a history, or once the client's place in the
+   * topic's stream is open (and, with `since`, what it missed is written), with its seq.
+   */
+  private answer(connection: Connection, topic: string, since: number | undefined): void {
+    const opening = this.owner.open(connection, topic, since)
+    if (opening === undefined) return this.owner.reply(connection, topicReplyFrame(topic, true))
+    opening.then((opened) => {
+      if (connection.topics?.has(topic) === true) this.owner.reply(connection, topicReplyFrame(topic, true, opened))
+    })
   }
 
   private refuseLimit(connection: Connection, topic: string): void {

@@ -61,7 +61,7 @@ test('publish writes the bare text to plain subscribers and {"topic","time","dat
   assert.equal(framed.sent[0], `{"topic":"doc/42","time":${START},"data":"saved \\"v2\\" ✓"}`)
   assert.deepEqual(elsewhere.sent, [])
   assert.equal(hub.publish('doc/44', 'nobody'), 0)
-  assert.deepEqual(hub.stats.topics, { publishes: 2, delivered: 2 })
+  assert.deepEqual(hub.stats.topics, { publishes: 2, delivered: 2, replayed: 0 })
 
   // A second publish in the same turn queues behind the first and leaves with the flush.
   assert.equal(hub.publish('doc/42', Buffer.from('second')), 2)

@@ -33,7 +33,12 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     fastify.decorate('store', undefined)
     return
   }
-  const options = { maxPerUser: settings.maxPerUser, keepClosedMs: settings.keepClosedMs, unackedAfterMs: config.webhooks?.unackedAfterMs ?? 0 }
+  const options = {
+    maxPerUser: settings.maxPerUser,
+    maxPerTopic: settings.topicHistorySize,
+    keepClosedMs: settings.keepClosedMs,
+    unackedAfterMs: config.webhooks?.unackedAfterMs ?? 0,
+  }
   let engine: MessageStore
   let stopPersistenceCheck = () => {}
   if (settings.path !== undefined) {
@@ -59,6 +64,16 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
     // Half the slow-consumer bound: a replay writes that much, then waits for the client to read it.
     room: Math.floor(config.maxBufferedBytes / 2),
     presenceSettled: isClusterBus(bus) ? () => bus.presenceSettled() : undefined,
+    warn,
+  })
+
+  // Framed subscribers resume topics from their history, and get stored topic messages in order.
+  fastify.hub.useTopicHistory({
+    async after(topic, afterSeq, limit) {
+      const page = await store.topics.after(topic, afterSeq, limit)
+      return { lastSeq: page.lastSeq, messages: page.messages.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })) }
+    },
+    settled: isClusterBus(bus) ? () => bus.topicsSettled() : undefined,
     warn,
   })
 

@@ -5,6 +5,7 @@
 // API and app.bus refuse the same names with the same words.
 import { Type } from 'typebox'
 import type { PusherConfig } from '../lib/config/config.js'
+import { MAX_TTL_SECONDS } from '../lib/store/ttl.js'
 
 export function topicSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBatchSize' | 'maxTopicLength' | 'maxTopicsPerConnection'>) {
   const strict = { additionalProperties: false } as const
@@ -14,20 +15,31 @@ export function topicSchemas(config: Pick<PusherConfig, 'maxUidLength' | 'maxBat
   const partial = Type.Optional(Type.Literal(true, { description: 'Redis was unreachable: only this node\'s connections were reached' }))
   const nodes = Type.Integer({ description: 'nodes holding at least one subscriber it was written to' })
 
-  const PublishBody = Type.Object({ topic, message }, strict)
+  // Only the type is checked here: lib/store/ttl.ts reads the value and its bounds, for every spelling.
+  const ttl = Type.Optional(Type.Union([Type.Number(), Type.String()], {
+    description: `keep the message in the topic's history for this many seconds, for subscribers that resume with \`since\`: a whole number from 1 to ${MAX_TTL_SECONDS} (30 days), as a number or a string of digits. The history keeps at most PUSHER_TOPIC_HISTORY_SIZE messages per topic`,
+  }))
+  const id = Type.Optional(Type.String({ description: 'with ttl: the message\'s id' }))
+  const seq = Type.Optional(Type.Integer({ description: 'with ttl: its place in the topic\'s stream, as framed clients see it' }))
+
+  const PublishBody = Type.Object({ topic, message, ttl }, strict)
   const Published = Type.Object({
     delivered: Type.Integer({ description: 'subscribed connections the message was written to, on every node; 0 when nobody watches the topic' }),
     nodes,
     partial,
+    id,
+    seq,
   })
   const PublishBatchBody = Type.Object({
-    messages: Type.Array(Type.Object({ topic, message }, strict), {
+    messages: Type.Array(Type.Object({ topic, message, ttl }, strict), {
       minItems: 1, maxItems: config.maxBatchSize, description: `1 to ${config.maxBatchSize} messages (PUSHER_MAX_BATCH_SIZE), each to its topic`,
     }),
+    // For every message of the batch; a message's own ttl wins.
+    ttl,
   }, strict)
   const PublishedBatch = Type.Object({
     delivered: Type.Integer({ description: 'connections written to, over all messages' }),
-    results: Type.Array(Type.Object({ topic: Type.String(), delivered: Type.Integer(), nodes: Type.Integer() }), { description: 'one per message, in request order' }),
+    results: Type.Array(Type.Object({ topic: Type.String(), delivered: Type.Integer(), nodes: Type.Integer(), id, seq }), { description: 'one per message, in request order' }),
     partial,
   })
 

@@ -35,7 +35,7 @@ async function topicRoutes(instance: FastifyInstance, { config }: TopicRoutesOpt
     bodyLimit: messageBodyLimit(config.maxMessageBytes, config.maxTopicLength),
     schema: {
       summary: 'Publish a message to every connection watching a topic, on every node',
-      description: 'A topic nobody watches is not an error: 200 with `delivered: 0`, and nothing is kept. Topic messages are not stored: there is no `ttl` (it is refused as an unknown field) and a connection that subscribes later does not get earlier messages.',
+      description: 'A topic nobody watches is not an error: 200 with `delivered: 0`. Without `ttl` nothing is kept. With `ttl` the message is kept in the topic\'s history first (it needs a message store) and gets a seq: framed subscribers that were away get it when they subscribe again with `since` (docs/topics.md).',
       tags,
       body: schemas.PublishBody,
       response: {
@@ -44,17 +44,17 @@ async function topicRoutes(instance: FastifyInstance, { config }: TopicRoutesOpt
       },
     },
   }, (request) => {
-    const { topic, message } = request.body
-    // The bus checks the name (400 PUSHER_ERR_INVALID_TOPIC) before it publishes.
+    const { topic, message, ttl } = request.body
+    // The bus checks the name (400 PUSHER_ERR_INVALID_TOPIC) and the ttl before it publishes.
     checkSize(message)
-    return bus.publish(topic, message)
+    return bus.publish(topic, message, { ttl })
   })
 
   fastify.post('/publish/batch', {
     bodyLimit: config.maxBatchBytes,
     schema: {
       summary: 'Publish many messages, each to its topic, in one request',
-      description: 'The answer lists the messages in request order. A batch is refused whole (nothing published) if any topic name or message size is wrong.',
+      description: 'The answer lists the messages in request order. A batch is refused whole (nothing published or kept) if any topic name, ttl or message size is wrong. With `ttl` (for all, or per message) messages are kept in their topics\' histories first.',
       tags,
       body: schemas.PublishBatchBody,
       response: {
@@ -65,9 +65,9 @@ async function topicRoutes(instance: FastifyInstance, { config }: TopicRoutesOpt
   }, (request) => {
     // Every size first, so that a batch is refused whole or published whole (the bus
     // checks every name before it publishes anything).
-    const { messages } = request.body
+    const { messages, ttl } = request.body
     for (const { message } of messages) checkSize(message)
-    return bus.publishBatch(messages)
+    return bus.publishBatch(messages, { ttl })
   })
 
   fastify.post('/users/:uid/topics', {
@@ -109,12 +109,12 @@ async function topicRoutes(instance: FastifyInstance, { config }: TopicRoutesOpt
 
 /** What each error status of the topic routes means; each route lists those it can answer. */
 const TOPIC_ERRORS: Record<number, string> = {
-  400: 'An invalid topic name (PUSHER_ERR_INVALID_TOPIC; for a batch the message names messages[i]), or a missing, unknown or mistyped field, malformed JSON, an empty or too long batch (FST_ERR_VALIDATION). Nothing was published',
+  400: 'An invalid topic name (PUSHER_ERR_INVALID_TOPIC; for a batch the message names messages[i]), an invalid ttl (PUSHER_ERR_INVALID_TTL) or a ttl without a message store (PUSHER_ERR_STORE_DISABLED), or a missing, unknown or mistyped field, malformed JSON, an empty or too long batch (FST_ERR_VALIDATION). Nothing was published',
   401: SENDER_ERRORS[401],
   413: 'A message over maxMessageBytes in UTF-8 (PUSHER_ERR_MESSAGE_TOO_LARGE), or a body far over any limit. Nothing was published',
   415: 'A body that is not JSON',
   429: 'Too many failed authentications from this address (PUSHER_ERR_TOO_MANY_FAILURES, with Retry-After), or more than PUSHER_SEND_RATE_LIMIT requests a second with this key to the topic routes (PUSHER_ERR_SEND_RATE_LIMITED)',
-  503: 'Cluster mode: Redis is unreachable and this node could not answer alone (PUSHER_ERR_CLUSTER_UNAVAILABLE); or the hub is shutting down. Retry shortly',
+  503: 'Cluster mode: Redis is unreachable and this node could not answer alone (PUSHER_ERR_CLUSTER_UNAVAILABLE); with ttl, the store could not keep the message (PUSHER_ERR_STORE_UNAVAILABLE); or the hub is shutting down. Retry shortly',
 }
 
 const TOPIC_CHANGE_400 = 'An invalid uid (PUSHER_ERR_INVALID_UID) or topic name (PUSHER_ERR_INVALID_TOPIC, naming subscribe[i] or unsubscribe[i]), neither list naming a topic (PUSHER_ERR_INVALID_TOPIC), or a list over PUSHER_MAX_TOPICS_PER_CONNECTION, an unknown or mistyped field (FST_ERR_VALIDATION). Nothing was changed'

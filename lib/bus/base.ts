@@ -6,6 +6,7 @@
 import type { BatchDelivery, BusStats, Delivery, Disconnection, OutgoingMessage, PublishBatchDelivery, RevocationResult, TopicChangeResult, TopicInfo, UserPresence } from './bus.js'
 import { assertTopics, DEFAULT_MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { type Deliverer, type DurableSettings, sendBatchDurable, sendDurable } from '../store/durable-send.js'
+import { publishBatchDurable, publishDurable, type TopicDeliverer, type TopicMessageOut } from '../store/durable-publish.js'
 import { PusherError } from '../errors.js'
 import { ttlSeconds } from '../store/ttl.js'
 import { assertUid, assertUids, MAX_UID_LENGTH } from '../auth/uid.js'
@@ -33,6 +34,18 @@ export interface SendOptions {
   durable?: boolean
 }
 
+export interface PublishOptions {
+  /** Keep the message in the topic's history up to this many seconds (1 to 2,592,000), for subscribers that resume. */
+  ttl?: number | string
+}
+
+/** A message of a publish batch: its own `ttl` wins over the batch's. */
+export interface PublishMessage {
+  topic: string
+  message: string
+  ttl?: number | string
+}
+
 /** A message of a batch: its own `ttl` wins over the batch's. */
 export interface BatchMessage {
   uid: string
@@ -40,7 +53,7 @@ export interface BatchMessage {
   ttl?: number | string
 }
 
-export abstract class BusBase implements Deliverer {
+export abstract class BusBase implements Deliverer, TopicDeliverer {
   abstract readonly stats: BusStats
   readonly revocations: Revocations
   private durable: DurableSettings | undefined
@@ -116,16 +129,24 @@ export abstract class BusBase implements Deliverer {
     return this.spreadRevocation(uid, revocation)
   }
 
-  /** To every subscriber of `topic`, on every node; the name is checked first. */
-  publish(topic: string, message: string): Delivery | Promise<Delivery> {
+  /**
+   * To every subscriber of `topic`, on every node; the name is checked first. With
+   * `ttl`, the message is kept in the topic's history first (durable-publish.ts), and
+   * the answer carries its id and seq.
+   */
+  publish(topic: string, message: string, options?: PublishOptions): Delivery | Promise<Delivery> {
     assertTopics([topic], this.maxTopicLength)
-    return this.deliverTopic(topic, message)
+    if (options?.ttl === undefined) return this.deliverTopic(topic, message)
+    return publishDurable(this, this.settings(), topic, message, this.ttlMs(options.ttl, 'ttl'))
   }
 
-  /** Each message to its topic; every name is checked before anything is published. */
-  publishBatch(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery | Promise<PublishBatchDelivery> {
+  /** Each message to its topic (its own `ttl` wins over the batch's); every name and ttl is checked before anything is published. */
+  publishBatch(messages: PublishMessage[], options: PublishOptions = {}): PublishBatchDelivery | Promise<PublishBatchDelivery> {
     assertTopics(messages.map((m) => m.topic), this.maxTopicLength, 'messages')
-    return this.deliverTopics(messages)
+    if (options.ttl === undefined && messages.every((m) => m.ttl === undefined)) return this.deliverTopics(messages)
+    const batchTtlMs = options.ttl === undefined ? undefined : this.ttlMs(options.ttl, 'ttl')
+    const ttls = messages.map((item, i) => (item.ttl === undefined ? batchTtlMs : this.ttlMs(item.ttl, `messages[${i}].ttl`)))
+    return publishBatchDurable(this, this.settings(), messages, ttls)
   }
 
   /** Subscribes the open connections of `uid`, on every node, to topics and out of others. */
@@ -152,7 +173,8 @@ export abstract class BusBase implements Deliverer {
   }
 
   protected abstract deliverTopic(topic: string, message: string): Delivery | Promise<Delivery>
-  protected abstract deliverTopics(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery | Promise<PublishBatchDelivery>
+  /** Publishes without storing or checking; `meta` marks a message kept in its topic's history. */
+  abstract deliverTopics(messages: TopicMessageOut[]): PublishBatchDelivery | Promise<PublishBatchDelivery>
   protected abstract applyTopicChange(uid: string, subscribe: string[], unsubscribe: string[]): TopicChangeResult | Promise<TopicChangeResult>
   protected abstract lookUpTopic(topic: string): TopicInfo | Promise<TopicInfo>
 

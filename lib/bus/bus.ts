@@ -5,12 +5,12 @@
 // interface only (the way centrifuge keeps broker.go beside its engines).
 
 import type { Redis } from 'ioredis'
-import type { BatchMessage, SendOptions } from './base.js'
+import type { BatchMessage, PublishMessage, PublishOptions, SendOptions } from './base.js'
 import type { Revocations } from '../auth/revocations.js'
 import type { DurableSettings } from '../store/durable-send.js'
 import type { MessageMeta } from '../hub/envelope.js'
 
-export type { BatchMessage, SendOptions } from './base.js'
+export type { BatchMessage, PublishMessage, PublishOptions, SendOptions } from './base.js'
 
 export interface OutgoingMessage {
   uid: string
@@ -45,7 +45,8 @@ export interface BatchDelivery {
 export interface PublishBatchDelivery {
   /** Connections over all messages, on every node. */
   delivered: number
-  results: Array<{ topic: string; delivered: number; nodes: number }>
+  /** In request order; messages kept in their topic's history also carry its id and seq. */
+  results: Array<{ topic: string; delivered: number; nodes: number; id?: string; seq?: number }>
   partial?: true
 }
 
@@ -157,9 +158,9 @@ export interface Bus {
    * To every connection watching `topic`, on every node. A topic nobody watches is
    * `{ delivered: 0, nodes: 0 }`: normal for a topic, not an error.
    */
-  publish(topic: string, message: string): Delivery | Promise<Delivery>
-  /** Each message to its topic; on a cluster, one relay per topic. */
-  publishBatch(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery | Promise<PublishBatchDelivery>
+  publish(topic: string, message: string, options?: PublishOptions): Delivery | Promise<Delivery>
+  /** Each message to its topic (with `ttl`, kept in its history first); on a cluster, one relay per topic. */
+  publishBatch(messages: PublishMessage[], options?: PublishOptions): PublishBatchDelivery | Promise<PublishBatchDelivery>
   /**
    * Subscribes every open connection of `uid`, on every node, to `subscribe` and out of
    * `unsubscribe`. Applies to the connections open now: a later connection watches its

@@ -12,6 +12,8 @@ import type { RedisPresence } from '../redis/presence.js'
 import { RedisTopics, type TopicHolders } from '../redis/topics.js'
 import { TurnWrites } from '../redis/turn-writes.js'
 import type { Delivery, PublishBatchDelivery, TopicChangeResult, TopicInfo } from './bus.js'
+import type { MessageMeta } from '../hub/envelope.js'
+import type { TopicMessageOut } from '../store/durable-publish.js'
 import { encodePublish, encodeTopicAnswer, encodeTopicChange, type TopicChangeAnswer, type TopicChangeRequest } from './relay-codec.js'
 
 /** How long a topic change waits for the other nodes' answers before it answers with what it has (partial). */
@@ -88,7 +90,7 @@ export class ClusterTopics {
     return { delivered: delivery!.delivered, nodes: delivery!.nodes }
   }
 
-  async publishBatch(messages: Array<{ topic: string; message: string }>): Promise<PublishBatchDelivery> {
+  async publishBatch(messages: TopicMessageOut[]): Promise<PublishBatchDelivery> {
     return this.publishAll(messages)
   }
 
@@ -161,8 +163,8 @@ export class ClusterTopics {
   }
 
   /** A publish from another node (this node's own were delivered already). */
-  onPublish(origin: string, topic: string, message: Buffer): void {
-    if (origin !== this.owner.nodeId) this.owner.hub.publish(topic, message)
+  onPublish(origin: string, topic: string, message: Buffer, meta: MessageMeta | undefined): void {
+    if (origin !== this.owner.nodeId) this.owner.hub.publish(topic, message, meta)
   }
 
   /** Another node asks this one to change a user's topics: done, and answered. */
@@ -195,22 +197,22 @@ export class ClusterTopics {
     return this.kept.reap(node)
   }
 
-  private async publishAll(messages: Array<{ topic: string; message: string }>): Promise<PublishBatchDelivery> {
+  private async publishAll(messages: TopicMessageOut[]): Promise<PublishBatchDelivery> {
     const { hub, nodeId } = this.owner
     let published: Array<{ receivers: number; holders: TopicHolders }>
     try {
       // Sent together: ioredis pipelines the commands of one turn into one round trip.
-      published = await Promise.all(messages.map(({ topic, message }) => this.kept.publish(topic, encodePublish(nodeId, topic, message))))
+      published = await Promise.all(messages.map(({ topic, message, meta }) => this.kept.publish(topic, encodePublish(nodeId, topic, message, meta))))
     } catch {
       this.owner.counts.unavailable += messages.length
       throw new PusherError.CLUSTER_UNAVAILABLE()
     }
     let delivered = 0
-    const results = messages.map(({ topic, message }, i) => {
+    const results = messages.map(({ topic, message, meta }, i) => {
       const { receivers, holders } = published[i]!
       // This node hears its own publish while it has subscribers; the rest were other nodes.
       const listeningHere = hub.topicSubscribers(topic).subscribers > 0 ? 1 : 0
-      const local = hub.publish(topic, message)
+      const local = hub.publish(topic, message, meta)
       let reached = local
       let nodes = local > 0 ? 1 : 0
       if (receivers - listeningHere > 0) {

@@ -3,6 +3,7 @@
 import { type BatchDelivery, type Bus, type ClusterView, type Delivery, type Disconnection, newBusStats, type OutgoingMessage, type PublishBatchDelivery, type RevocationResult, type TopicChangeResult, type TopicInfo, type UserPresence } from './bus.js'
 import { BusBase, type BusOptions } from './base.js'
 import type { Revocation } from '../auth/revocations.js'
+import type { TopicMessageOut } from '../store/durable-publish.js'
 import type { MessageMeta } from '../hub/envelope.js'
 import type { Hub } from '../hub/hub.js'
 
@@ -39,14 +40,18 @@ export class MemoryBus extends BusBase implements Bus {
   }
 
   protected deliverTopic(topic: string, message: string): Delivery {
-    const delivered = this.hub.publish(topic, message)
+    return this.published(this.hub.publish(topic, message))
+  }
+
+  /** A publish this hub wrote to `delivered` subscribers, counted. */
+  private published(delivered: number): Delivery {
     return this.countPublish({ delivered, nodes: delivered > 0 ? 1 : 0 })
   }
 
-  protected deliverTopics(messages: Array<{ topic: string; message: string }>): PublishBatchDelivery {
+  deliverTopics(messages: TopicMessageOut[]): PublishBatchDelivery {
     let delivered = 0
-    const results = messages.map(({ topic, message }) => {
-      const one = this.deliverTopic(topic, message)
+    const results = messages.map(({ topic, message, meta }) => {
+      const one = this.published(this.hub.publish(topic, message, meta))
       delivered += one.delivered
       return { topic, delivered: one.delivered, nodes: one.nodes }
     })

@@ -14,6 +14,7 @@ import type { Revocation } from '../auth/revocations.js'
 import { ClusterSessions } from './cluster-sessions.js'
 import { ClusterTopics } from './cluster-topics.js'
 import type { MessageMeta } from '../hub/envelope.js'
+import type { TopicMessageOut } from '../store/durable-publish.js'
 import { PusherError } from '../errors.js'
 import type { Connection } from '../hub/connection.js'
 import type { Hub } from '../hub/hub.js'
@@ -259,7 +260,7 @@ export class RedisBus extends BusBase implements ClusterBus {
     return this.topics.publish(topic, message)
   }
 
-  protected deliverTopics(messages: Array<{ topic: string; message: string }>): Promise<PublishBatchDelivery> {
+  deliverTopics(messages: TopicMessageOut[]): Promise<PublishBatchDelivery> {
     return this.topics.publishBatch(messages)
   }
 
@@ -347,7 +348,7 @@ export class RedisBus extends BusBase implements ClusterBus {
     }
     if (relayed.kind === 'kick') return this.sessions.onKick(relayed.uid, relayed.reconnect)
     if (relayed.kind === 'revoke') return this.sessions.onRevoke(relayed.origin, relayed.uid, { cutMs: relayed.cutMs, untilMs: relayed.untilMs })
-    if (relayed.kind === 'publish') return this.topics.onPublish(relayed.origin, relayed.topic, relayed.message)
+    if (relayed.kind === 'publish') return this.topics.onPublish(relayed.origin, relayed.topic, relayed.message, relayed.meta)
     if (relayed.kind === 'topics') return this.topics.onChange(relayed.request)
     if (relayed.kind === 'answer') return this.topics.onAnswer(relayed.answer)
     for (const { uid, message, meta } of relayed.messages) this.hub.send(uid, message, meta)

@@ -9,6 +9,8 @@
 //   revoke:    'R' | origin node id length (u8) | origin | cut (f64, ms) | until (f64, ms) | uid
 //   publish:   'P' | origin node id length (u8) | origin | topic length (u16) | topic | message
 //              (on the topic's own channel, which only nodes with subscribers listen to)
+//   stored publish: 'Q', as 'P' with id length (u8) | id | seq (f64) | time (f64) before the
+//              message: one kept in the topic's history
 //   topics:    'T' | JSON {origin, id, uid, subscribe, unsubscribe}: the backend changes a
 //              user's topics; the node answers on the origin's relay channel with
 //   answer:    'A' | JSON {id, connections, subscribed, unsubscribed, refused}
@@ -23,6 +25,7 @@ const BROADCAST = 0x42 // 'B'
 const KICK = 0x4b // 'K'
 const REVOKE = 0x52 // 'R'
 const PUBLISH = 0x50 // 'P'
+const STORED_PUBLISH = 0x51 // 'Q'
 const TOPICS = 0x54 // 'T'
 const ANSWER = 0x41 // 'A'
 
@@ -110,16 +113,25 @@ export function encodeRevoke(origin: string, uid: string, cutMs: number, untilMs
 }
 
 /** A message published to a topic, for every node that has subscribers to it. */
-export function encodePublish(origin: string, topic: string, message: string): Buffer {
+export function encodePublish(origin: string, topic: string, message: string, meta?: MessageMeta): Buffer {
   const originBytes = Buffer.from(origin)
   const topicBytes = Buffer.from(topic)
-  const at = 4 + originBytes.length + topicBytes.length
-  const buffer = Buffer.allocUnsafe(at + Buffer.byteLength(message))
-  buffer[0] = PUBLISH
+  const idBytes = meta === undefined ? undefined : Buffer.from(meta.id)
+  let at = 4 + originBytes.length + topicBytes.length
+  const buffer = Buffer.allocUnsafe(at + (idBytes === undefined ? 0 : 17 + idBytes.length) + Buffer.byteLength(message))
+  buffer[0] = idBytes === undefined ? PUBLISH : STORED_PUBLISH
   buffer[1] = originBytes.length
   originBytes.copy(buffer, 2)
   buffer.writeUInt16BE(topicBytes.length, 2 + originBytes.length)
   topicBytes.copy(buffer, 4 + originBytes.length)
+  if (idBytes !== undefined) {
+    buffer[at] = idBytes.length
+    idBytes.copy(buffer, at + 1)
+    at += 1 + idBytes.length
+    buffer.writeDoubleBE(meta!.seq, at)
+    buffer.writeDoubleBE(meta!.time, at + 8)
+    at += 16
+  }
   buffer.write(message, at)
   return buffer
 }
@@ -137,7 +149,7 @@ export type Relayed =
   | { kind: 'broadcast'; origin: string; message: Buffer }
   | { kind: 'kick'; uid: string; reconnect: boolean }
   | { kind: 'revoke'; origin: string; uid: string; cutMs: number; untilMs: number }
-  | { kind: 'publish'; origin: string; topic: string; message: Buffer }
+  | { kind: 'publish'; origin: string; topic: string; message: Buffer; meta: MessageMeta | undefined }
   | { kind: 'topics'; request: TopicChangeRequest }
   | { kind: 'answer'; answer: TopicChangeAnswer }
 
@@ -163,12 +175,19 @@ export function decodeRelay(buffer: Buffer): Relayed {
       uid: buffer.toString('utf8', originEnd + 16),
     }
   }
-  if (buffer[0] === PUBLISH) {
+  if (buffer[0] === PUBLISH || buffer[0] === STORED_PUBLISH) {
     const originEnd = 2 + buffer[1]!
     if (originEnd + 2 > buffer.length) throw new Error('truncated publish')
     const topicEnd = originEnd + 2 + buffer.readUInt16BE(originEnd)
     if (topicEnd > buffer.length) throw new Error('truncated publish')
-    return { kind: 'publish', origin: buffer.toString('utf8', 2, originEnd), topic: buffer.toString('utf8', originEnd + 2, topicEnd), message: buffer.subarray(topicEnd) }
+    const origin = buffer.toString('utf8', 2, originEnd)
+    const topic = buffer.toString('utf8', originEnd + 2, topicEnd)
+    if (buffer[0] === PUBLISH) return { kind: 'publish', origin, topic, message: buffer.subarray(topicEnd), meta: undefined }
+    if (topicEnd + 1 > buffer.length) throw new Error('truncated publish')
+    const idEnd = topicEnd + 1 + buffer[topicEnd]!
+    if (idEnd + 16 > buffer.length) throw new Error('truncated publish')
+    const meta = { id: buffer.toString('utf8', topicEnd + 1, idEnd), seq: buffer.readDoubleBE(idEnd), time: buffer.readDoubleBE(idEnd + 8) }
+    return { kind: 'publish', origin, topic, message: buffer.subarray(idEnd + 16), meta }
   }
   if (buffer[0] === TOPICS) {
     const request = JSON.parse(buffer.toString('utf8', 1)) as Partial<TopicChangeRequest>

@@ -74,7 +74,7 @@ export interface PusherConfigInput {
    * Durable delivery: where messages sent with a ttl are kept. SQLite at `path`
    * (`PUSHER_DB`); in cluster mode Redis. Absent (and no REDIS_URL): sends with a ttl are refused.
    */
-  store?: { path?: string; defaultTtlSeconds?: number; maxPerUser?: number; keepClosedSeconds?: number } | false
+  store?: { path?: string; defaultTtlSeconds?: number; maxPerUser?: number; keepClosedSeconds?: number; topicHistorySize?: number } | false
   cluster?: {
     /** Prefix of every Redis key and channel (`PUSHER_REDIS_PREFIX`, default "pusher:"). */
     prefix?: string
@@ -221,6 +221,7 @@ const EnvSchema = Type.Object({
   PUSHER_DB: Type.Optional(Type.String()),
   PUSHER_DEFAULT_TTL_S: Type.Optional(Type.Integer()),
   PUSHER_MAX_QUEUED_PER_USER: Type.Optional(Type.Integer()),
+  PUSHER_TOPIC_HISTORY_SIZE: Type.Optional(Type.Integer()),
   // Webhooks (webhooks.ts)
   PUSHER_WEBHOOK_URL: Type.Optional(Type.String()),
   PUSHER_WEBHOOK_SECRET: Type.Optional(Type.String()),

@@ -6,12 +6,14 @@ import { hostname } from 'node:os'
 import type { RedisOptions } from 'ioredis'
 import type { PusherConfigInput } from './config.js'
 import { fail, splitList } from './util.js'
+import { DEFAULT_TOPIC_HISTORY_SIZE, MAX_TOPIC_HISTORY_SIZE } from '../store/topic-history.js'
 
 /** The variables read here, as env-schema typed them. */
 export interface EnginesEnv {
   PUSHER_DB?: string
   PUSHER_DEFAULT_TTL_S?: number
   PUSHER_MAX_QUEUED_PER_USER?: number
+  PUSHER_TOPIC_HISTORY_SIZE?: number
   REDIS_URL?: string
   REDIS_SENTINELS?: string
   REDIS_SENTINEL_NAME?: string
@@ -35,6 +37,8 @@ export interface StoreConfig {
   path: string | undefined
   defaultTtlMs: number
   maxPerUser: number
+  /** Messages kept per topic for subscribers that resume; beyond it the oldest go. */
+  topicHistorySize: number
   keepClosedMs: number
 }
 
@@ -49,10 +53,15 @@ export function resolveStore(input: PusherConfigInput, env: EnginesEnv, cluster:
   const maxPerUser = options.maxPerUser ?? env.PUSHER_MAX_QUEUED_PER_USER ?? 1000
   if (!Number.isInteger(defaultTtlSeconds) || defaultTtlSeconds < 1) fail('store.defaultTtlSeconds (PUSHER_DEFAULT_TTL_S) must be a whole number of seconds, at least 1')
   if (!Number.isInteger(maxPerUser) || maxPerUser < 1) fail('store.maxPerUser (PUSHER_MAX_QUEUED_PER_USER) must be at least 1')
+  const topicHistorySize = options.topicHistorySize ?? env.PUSHER_TOPIC_HISTORY_SIZE ?? DEFAULT_TOPIC_HISTORY_SIZE
+  if (!Number.isInteger(topicHistorySize) || topicHistorySize < 1 || topicHistorySize > MAX_TOPIC_HISTORY_SIZE) {
+    fail(`store.topicHistorySize (PUSHER_TOPIC_HISTORY_SIZE) must be a whole number from 1 to ${MAX_TOPIC_HISTORY_SIZE}`)
+  }
   return {
     path: cluster ? undefined : path,
     defaultTtlMs: defaultTtlSeconds * 1000,
     maxPerUser,
+    topicHistorySize,
     keepClosedMs: (options.keepClosedSeconds ?? 86_400) * 1000,
   }
 }

@@ -138,6 +138,12 @@ export function registerTopicMetrics(registry: Registry, hub: Hub, bus: Bus): vo
     registers,
     collect() { setCounter(this, hub.stats.topics.delivered) },
   })
+  new Counter({
+    name: 'pusher_topic_history_replayed_total',
+    help: 'Messages kept in a topic\'s history written to a framed subscriber of this node from the history: what it missed, on a subscribe with since, or a gap filled',
+    registers,
+    collect() { setCounter(this, hub.stats.topics.replayed) },
+  })
   const fanout = new FastHistogram(
     'pusher_topic_fanout_seconds',
     'Time one publish took to hand its frame to every subscriber on this node (queued for writing; each write\'s own latency is in pusher_delivery_latency_seconds)',
@@ -196,6 +202,18 @@ export function registerStoreMetrics(registry: Registry, store: MessageStore): v
     labelNames: ['reason'],
     registers,
     collect() { setCounters(this, 'reason', { ttl: stats.expired - stats.dropped, queue_limit: stats.dropped }) },
+  })
+  new Counter({
+    name: 'pusher_topic_history_stored_total',
+    help: 'Messages published with a ttl that this node kept in their topic\'s history',
+    registers,
+    collect() { setCounter(this, store.topics.stats.stored) },
+  })
+  new Counter({
+    name: 'pusher_topic_history_trimmed_total',
+    help: 'Messages this node removed from a topic\'s history before their ttl ran out: the topic kept PUSHER_TOPIC_HISTORY_SIZE newer ones',
+    registers,
+    collect() { setCounter(this, store.topics.stats.trimmed) },
   })
   new Counter({
     name: 'pusher_store_replayed_total',

@@ -6,6 +6,7 @@
 import type { BatchDelivery, Delivery, OutgoingMessage } from '../bus/bus.js'
 import { PusherError } from '../errors.js'
 import type { MessageStore } from './store.js'
+import type { MessageMeta } from '../hub/envelope.js'
 
 /** What a bus needs to send durably: the store, its default time to live, where to warn. */
 export interface DurableSettings {
@@ -44,6 +45,25 @@ export function fromStore<T>(operation: () => Promise<T>): Promise<T> {
   })
 }
 
+/**
+ * Stores, with one `append`, the messages that have a time to live (`ttls[i]` in ms,
+ * undefined for one that is only delivered), and gives each stored one its meta: the
+ * batch is then ready to deliver, in order. `indices` lists the stored ones.
+ */
+export async function storeFirst<T extends { message: string; meta?: MessageMeta }>(
+  messages: T[],
+  ttls: ReadonlyArray<number | undefined>,
+  append: (kept: Array<{ item: T; ttlMs: number }>) => Promise<Array<{ id: string; seq: number; createdAt: number }>>,
+): Promise<{ messages: T[]; indices: number[] }> {
+  const indices = ttls.flatMap((ttlMs, i) => (ttlMs === undefined ? [] : [i]))
+  const stored = await fromStore(() => append(indices.map((i) => ({ item: messages[i]!, ttlMs: ttls[i]! }))))
+  indices.forEach((i, k) => {
+    const { id, seq, createdAt } = stored[k]!
+    messages[i]!.meta = { id, seq, time: createdAt }
+  })
+  return { messages, indices }
+}
+
 export async function sendDurable(bus: Deliverer, durable: DurableSettings, uid: string, message: string, ttlMs: number): Promise<DurableDelivery> {
   const { store, warn } = durable
   const [stored] = await fromStore(() => store.append([{ uid, data: message, ttlMs }]))
@@ -72,13 +92,11 @@ export async function sendBatchDurable(
   ttls: ReadonlyArray<number | undefined>,
 ): Promise<BatchDelivery & { results: BatchItemResult[] }> {
   const { store, warn } = durable
-  const indices = ttls.flatMap((ttlMs, i) => (ttlMs === undefined ? [] : [i]))
-  const stored = await fromStore(() => store.append(indices.map((i) => ({ uid: items[i]!.uid, data: items[i]!.message, ttlMs: ttls[i]! }))))
-  const messages: OutgoingMessage[] = items.map(({ uid, message }) => ({ uid, message }))
-  indices.forEach((i, k) => {
-    const { id, seq, createdAt } = stored[k]!
-    messages[i]!.meta = { id, seq, time: createdAt }
-  })
+  const { messages, indices } = await storeFirst(
+    items.map(({ uid, message }): OutgoingMessage => ({ uid, message })),
+    ttls,
+    (kept) => store.append(kept.map(({ item, ttlMs }) => ({ uid: item.uid, data: item.message, ttlMs }))),
+  )
   let batch: BatchDelivery
   try {
     batch = await bus.deliverBatch(messages)

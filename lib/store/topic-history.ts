@@ -44,8 +44,14 @@ export interface TopicHistoryOptions {
   maxPerTopic: number
 }
 
-/** maxPerTopic when the store's options do not say (StoreOptions.maxPerTopic). */
-export const DEFAULT_TOPIC_HISTORY_SIZE = 1000
+/**
+ * maxPerTopic when the configuration does not say (PUSHER_TOPIC_HISTORY_SIZE): enough for
+ * a client back from a short outage to catch up on a busy topic, while a topic's history
+ * stays small (at the largest default message size, 100 × 64 KiB = 6.4 MiB).
+ */
+export const DEFAULT_TOPIC_HISTORY_SIZE = 100
+/** The most a configuration may keep per topic. */
+export const MAX_TOPIC_HISTORY_SIZE = 100_000
 
 export interface TopicHistory {
   readonly stats: TopicHistoryStats

@@ -236,7 +236,7 @@ test('POST /publish/batch publishes each message to its topic and answers per me
   await Promise.all([one.close(), two.close()])
 })
 
-test('POST /publish refuses an invalid topic, an unknown field such as ttl, a message too large, and a missing API key', async () => {
+test('POST /publish refuses an invalid topic, a ttl without a store, an unknown field, a message too large, and a missing API key', async () => {
   const invalid = await post(hub, '/publish', { topic: 'has space', message: 'x' })
   assert.equal(invalid.status, 400)
   assert.equal(invalid.body.code, 'PUSHER_ERR_INVALID_TOPIC')
@@ -245,10 +245,16 @@ test('POST /publish refuses an invalid topic, an unknown field such as ttl, a me
   assert.equal(tooLong.body.code, 'PUSHER_ERR_INVALID_TOPIC')
   assert.match(tooLong.body.message, /at most 200 characters/)
 
-  // Topic messages are not stored: ttl is not a field of a publish.
+  // This hub has no message store: a ttl cannot be kept, and nothing is published.
+  const watcher = await plainWatching('store-less', ['fine'])
   const ttl = await post(hub, '/publish', { topic: 'fine', message: 'x', ttl: 60 })
   assert.equal(ttl.status, 400)
-  assert.match(ttl.body.message, /unknown field\(s\): ttl/)
+  assert.equal(ttl.body.code, 'PUSHER_ERR_STORE_DISABLED')
+  const unknown = await post(hub, '/publish', { topic: 'fine', message: 'x', durable: true })
+  assert.equal(unknown.status, 400)
+  assert.match(unknown.body.message, /unknown field\(s\): durable/)
+  await receivedNothingAfter(watcher, 'store-less', 0)
+  await watcher.close()
   const missing = await post(hub, '/publish', { topic: 'fine' })
   assert.equal(missing.status, 400)
   assert.match(missing.body.message, /message/)
@@ -267,6 +273,57 @@ test('POST /publish refuses an invalid topic, an unknown field such as ttl, a me
   }
   const wrongKey = await fetch(`${hub.url}/publish`, { method: 'POST', headers: { authorization: `Bearer not-${API_KEY}`, 'content-type': 'application/json' }, body: '{"topic":"a","message":"b"}' })
   assert.equal(wrongKey.status, 401)
+})
+
+test('a publish with a ttl is kept in the topic\'s history with a seq; a framed client subscribing with since gets what came after, in order, then live ones', async () => {
+  const stored = await startHub({ store: { path: ':memory:', topicHistorySize: 3 } })
+  try {
+    // Every spelling of a ttl: a number, a string of digits; per message or for the batch.
+    const one = await post(stored, '/publish', { topic: 'order/7', message: 'placed', ttl: 60 })
+    assert.equal(one.status, 200)
+    assert.deepEqual(Object.keys(one.body).sort(), ['delivered', 'id', 'nodes', 'seq'])
+    assert.equal(one.body.delivered, 0, 'nobody watches yet: kept all the same')
+    const two = await post(stored, '/publish', { topic: 'order/7', message: 'paid', ttl: '60' })
+    assert.equal(two.body.seq, one.body.seq + 1)
+    const batch = await post(stored, '/publish/batch', { messages: [{ topic: 'order/7', message: 'packed', ttl: 60 }, { topic: 'order/8', message: 'other', ttl: '30' }, { topic: 'order/7', message: 'live only' }] })
+    assert.equal(batch.status, 200)
+    const [packed, other, liveOnly] = batch.body.results as Array<{ seq?: number; id?: string }>
+    assert.equal(packed!.seq, one.body.seq + 2)
+    assert.equal(typeof other!.id, 'string')
+    assert.equal(liveOnly!.seq, undefined, 'without a ttl, not kept')
+    const forAll = await post(stored, '/publish/batch', { ttl: 60, messages: [{ topic: 'order/9', message: 'kept too' }] })
+    assert.equal(typeof forAll.body.results[0].seq, 'number', 'the batch\'s ttl applies to every message without its own')
+    for (const bad of [0, '0', 2_592_001, '1e3', -5, 1.5]) {
+      const refused = await post(stored, '/publish', { topic: 'order/7', message: 'x', ttl: bad })
+      assert.equal(refused.status, 400, `ttl ${JSON.stringify(bad)}`)
+      assert.equal(refused.body.code, 'PUSHER_ERR_INVALID_TTL')
+    }
+
+    const client = await framedWatching('olga', undefined, stored)
+    client.ws.send(JSON.stringify({ type: 'subscribe', topic: 'order/7', token: token({ uid: 'olga', topic: 'order/7' }), since: one.body.seq }))
+    const caughtUp = (await client.received(3)).map((text) => JSON.parse(text) as Record<string, unknown>)
+    assert.deepEqual(caughtUp.map((f) => [f.data, f.seq]), [['paid', two.body.seq], ['packed', packed!.seq], [undefined, packed!.seq]])
+    assert.deepEqual(caughtUp[2], { type: 'subscribed', topic: 'order/7', seq: packed!.seq, recovered: true })
+    assert.deepEqual(Object.keys(caughtUp[0]!).sort(), ['data', 'id', 'seq', 'time', 'topic'])
+
+    const live = await post(stored, '/publish', { topic: 'order/7', message: 'shipped', ttl: 60 })
+    assert.deepEqual([live.body.delivered, live.body.nodes], [1, 1])
+    assert.deepEqual(await frame(client, 4), { topic: 'order/7', id: live.body.id, seq: live.body.seq, time: (await frame(client, 4)).time, data: 'shipped' })
+
+    // The history keeps 3 ('placed' is gone): a since before 'placed' gets what is left, and is told it was not all.
+    const late = await framedWatching('pat', undefined, stored)
+    late.ws.send(JSON.stringify({ type: 'subscribe', topic: 'order/7', token: token({ uid: 'pat', topic: 'order/7' }), since: one.body.seq - 1 }))
+    const partial = (await late.received(4)).map((text) => JSON.parse(text) as Record<string, unknown>)
+    assert.deepEqual(partial.map((f) => f.data ?? f.recovered), ['paid', 'packed', 'shipped', false])
+
+    const counts = await metrics(stored)
+    assert.equal(counts.get('pusher_topic_history_stored_total'), 6)
+    assert.equal(counts.get('pusher_topic_history_trimmed_total'), 1)
+    assert.equal(counts.get('pusher_topic_history_replayed_total'), 5)
+    await Promise.all([client.close(), late.close()])
+  } finally {
+    await stored.app.close()
+  }
 })
 
 test('topic metrics: topics and subscriptions watched here, publishes by outcome, deliveries, fan-out times', async (t) => {

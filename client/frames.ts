@@ -24,15 +24,22 @@ export interface Refreshed {
 /** A message published to a topic the connection watches (topics.ts routes it). */
 export interface TopicFrame {
   topic: string
-  /** When the hub wrote it, in ms since the epoch. */
+  /** When the hub wrote it; for one kept in the topic's history, when it was stored. Ms since the epoch. */
   time: number
   data: string
+  /** Published with a ttl (kept in the topic's history): its id and its place in the topic's stream. */
+  id?: string
+  seq?: number
 }
 
 /** The hub's answer to a subscribe that took, or to an unsubscribe. */
 export interface TopicReply {
   type: 'subscribed' | 'unsubscribed'
   topic: string
+  /** When the hub keeps topic history: the topic's seq the client is at, to resume after. */
+  seq?: number
+  /** For a subscribe with `since`: false when some of what came after it is no longer kept. */
+  recovered?: boolean
 }
 
 /**
@@ -66,24 +73,36 @@ export function parseServerFrame(text: string): ServerFrame | { error: string } 
   if (type !== undefined) return { error: `a frame from the server has an unknown "type": ${JSON.stringify(type).slice(0, 40)}` }
   if (typeof data !== 'string') return { error: 'a frame from the server has no string "data"' }
   if (typeof time !== 'number' || !Number.isFinite(time)) return { error: 'a frame from the server has no numeric "time"' }
-  // A topic's message is never part of the user's stream, whatever else it carries: it is
-  // not acked and does not move lastSeq. (The hub sends topic messages without id or seq;
-  // history per topic is not built yet.)
+  // A topic's message is never part of the user's stream, whatever it carries: it is not
+  // acked and does not move lastSeq. Its seq is its place in the topic's own stream.
   if (topic !== undefined) {
     if (typeof topic !== 'string' || topic === '') return { error: 'a topic frame from the server has no non-empty string "topic"' }
-    return { topic, time, data }
+    if (id === undefined && seq === undefined) return { topic, time, data }
+    if (typeof id !== 'string' || id === '' || !isSeq(seq)) return { error: 'a stored topic frame from the server has no string "id" and positive integer "seq"' }
+    return { topic, time, data, id, seq }
   }
   if (id === undefined && seq === undefined) return { data, time }
   // A durable envelope must carry both: a seq without an id (or the reverse) is not one we can ack safely.
   if (typeof id !== 'string' || id === '') return { error: 'a durable frame from the server has no string "id"' }
-  if (!Number.isSafeInteger(seq) || (seq as number) < 1) return { error: 'a durable frame from the server has no positive integer "seq"' }
-  return { id, seq: seq as number, time, data }
+  if (!isSeq(seq)) return { error: 'a durable frame from the server has no positive integer "seq"' }
+  return { id, seq, time, data }
+}
+
+function isSeq(seq: unknown): seq is number {
+  return Number.isSafeInteger(seq) && (seq as number) >= 1
 }
 
 function parseTopicAnswer(frame: Record<string, unknown>): TopicReply | TopicRefused | { error: string } {
-  const { type, topic, reason, message } = frame
+  const { type, topic, reason, message, seq, recovered } = frame
   if (typeof topic !== 'string') return { error: `a "${String(type)}" frame from the server has no string "topic"` }
-  if (type === 'subscribed' || type === 'unsubscribed') return { type, topic }
+  if (type === 'unsubscribed') return { type, topic }
+  if (type === 'subscribed') {
+    const reply: TopicReply = { type, topic }
+    // 0 is a place too: the topic has kept nothing yet, and everything stored later is after it.
+    if (Number.isSafeInteger(seq) && (seq as number) >= 0) reply.seq = seq as number
+    if (typeof recovered === 'boolean') reply.recovered = recovered
+    return reply
+  }
   if (typeof reason !== 'string' || typeof message !== 'string') return { error: 'an "error" frame from the server has no string "reason" and "message"' }
   return { type: 'error', topic, reason, message }
 }
@@ -98,9 +117,13 @@ export function refreshFrame(token: string): string {
   return JSON.stringify({ type: 'refresh', token })
 }
 
-/** Asks the hub to deliver `topic`'s messages on this connection; `token` is a topic token, when the hub wants one. */
-export function subscribeFrame(topic: string, token: string | undefined): string {
-  return JSON.stringify(token === undefined ? { type: 'subscribe', topic } : { type: 'subscribe', topic, token })
+/**
+ * Asks the hub to deliver `topic`'s messages on this connection; `token` is a topic
+ * token, when the hub wants one; `since` the topic's last seq the client has, to get
+ * what came after it from the topic's history first.
+ */
+export function subscribeFrame(topic: string, token: string | undefined, since: number | undefined): string {
+  return JSON.stringify({ type: 'subscribe', topic, token, since })
 }
 
 export function unsubscribeFrame(topic: string): string {

@@ -19,7 +19,7 @@ import { BEARER_PROTOCOL_PREFIX, PROTOCOL_FRAMED, PROTOCOL_TEXT } from '../lib/p
 export { backoffDelay, type BackoffOptions } from './backoff.js'
 export type { Listener } from './emitter.js'
 export type { PusherMessage } from './frames.js'
-export type { SubscribeOptions, Subscription, SubscriptionListeners, SubscriptionState, TopicError, TopicErrorReason, TopicMessage, TopicMessageInfo, TopicToken } from './subscription.js'
+export type { SubscribedInfo, SubscribeOptions, Subscription, SubscriptionListeners, SubscriptionState, TopicError, TopicErrorReason, TopicMessage, TopicMessageInfo, TopicToken } from './subscription.js'
 export { CloseCode } from '../lib/hub/close-codes.js'
 
 /** The subprotocol this client speaks; a hub that does not select it is too old. */

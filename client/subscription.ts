@@ -15,13 +15,35 @@ export interface SubscribeOptions {
    * authorizeTopic hook instead.
    */
   token?: TopicToken
+  /**
+   * The topic's last seq the app has handled (kept from a message's `info.seq`, or
+   * `subscription.seq`, across page loads): the hub first writes what its history keeps
+   * after it. Without it, the subscription starts with what is published from now on;
+   * either way it resumes by itself after a reconnect.
+   */
+  since?: number
 }
 
 /** Where and when a topic message was published. */
 export interface TopicMessageInfo {
   topic: string
-  /** When the hub wrote it, in ms since the epoch. */
+  /** When the hub wrote it; for one kept in the topic's history, when it was stored. Ms since the epoch. */
   time: number
+  /** Published with a ttl: its id, and its place in the topic's stream (what `since` takes). */
+  id?: string
+  seq?: number
+}
+
+/** How a subscription was confirmed, for the `subscribed` event. */
+export interface SubscribedInfo {
+  /** The topic's seq the subscription is at (when the hub keeps topic history): messages after it follow. */
+  seq?: number
+  /**
+   * When it resumed (after a reconnect, or from the `since` option): true if every
+   * message after its last seq was still kept and is delivered before the live ones;
+   * false if some were not, and the app should refetch what the topic tracks.
+   */
+  recovered?: boolean
 }
 
 /** A topic message as the client's `topicMessage` event hands it over. */
@@ -58,8 +80,8 @@ export interface TopicError {
 export type SubscriptionListeners = {
   /** A message published to the topic. */
   message: (data: string, info: TopicMessageInfo) => void
-  /** The hub confirmed the subscription: at first, and again after each reconnect. */
-  subscribed: () => void
+  /** The hub confirmed the subscription: at first, and again after each reconnect (see `recovered`). */
+  subscribed: (info: SubscribedInfo) => void
   /** The hub refused the subscription, or it could not be asked. */
   error: (error: TopicError) => void
   /** The backend ended the subscription (POST /users/:uid/topics): it is over, as after unsubscribe(). */
@@ -70,8 +92,8 @@ export type SubscriptionListeners = {
 export interface SubscriptionHost {
   /** The open connection, as an identity to compare; undefined when none is. */
   connection(): object | undefined
-  /** Sends the subscribe request on the open connection. */
-  sendSubscribe(subscription: Subscription, token: string | undefined): void
+  /** Sends the subscribe request on the open connection, resuming after `since` when known. */
+  sendSubscribe(subscription: Subscription, token: string | undefined, since: number | undefined): void
   /** `subscription` was unsubscribed; it was confirmed on the open connection when `wasSubscribed`. */
   forget(subscription: Subscription, wasSubscribed: boolean): void
   /** The delay before retry number `attempt` (from 0). */
@@ -91,18 +113,27 @@ export class Subscription extends ListenersEmitter<SubscriptionListeners> {
   /** Retries since the last confirmation. */
   private retries = 0
   private retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** The topic's last seq delivered (or confirmed by the hub): the next subscribe resumes after it. */
+  private position: number | undefined
 
   /** @internal Made by the registry (topics.ts): use `client.subscribe(topic)`. */
   constructor(
     readonly topic: string,
     private token: TopicToken | undefined,
     private readonly host: SubscriptionHost,
+    since?: number,
   ) {
     super()
+    this.position = since
   }
 
   get state(): SubscriptionState {
     return this.current
+  }
+
+  /** The topic's seq this subscription is at: its last message kept in the topic's history, or where the hub said it starts. Undefined until known. */
+  get seq(): number | undefined {
+    return this.position
   }
 
   /**
@@ -132,7 +163,7 @@ export class Subscription extends ListenersEmitter<SubscriptionListeners> {
     }
     // Given up meanwhile: unsubscribed, or the connection dropped (the next one asks anew).
     if (attempt !== this.attempt || this.current !== 'pending' || this.host.connection() !== connection) return
-    this.host.sendSubscribe(this, token)
+    this.host.sendSubscribe(this, token, this.position)
   }
 
   /** @internal `client.subscribe(topic)` again: a new token replaces the old; a refused subscription is asked again. */
@@ -144,13 +175,17 @@ export class Subscription extends ListenersEmitter<SubscriptionListeners> {
     void this.ask()
   }
 
-  /** @internal The hub's answer to this subscription's request: confirmed, or refused. */
-  answered(refusal: { reason: string; message: string } | undefined): void {
+  /** @internal The hub's answer to this subscription's request: confirmed (where it is in the topic's stream), or refused. */
+  answered(answer: { reason: string; message: string } | SubscribedInfo): void {
     if (this.current !== 'pending') return
-    if (refusal !== undefined) return this.refused(refusal)
+    if ('reason' in answer) return this.refused(answer)
     this.current = 'subscribed'
     this.retries = 0
-    this.emit('subscribed')
+    if (answer.seq !== undefined) this.position = answer.seq
+    const info: SubscribedInfo = {}
+    if (answer.seq !== undefined) info.seq = answer.seq
+    if (answer.recovered !== undefined) info.recovered = answer.recovered
+    this.emit('subscribed', info)
   }
 
   /** @internal The backend unsubscribed the connection from the topic: over, not asked again. */
@@ -166,9 +201,17 @@ export class Subscription extends ListenersEmitter<SubscriptionListeners> {
     this.cancelRequest()
   }
 
-  /** @internal A message published to the topic. */
-  deliver(data: string, info: TopicMessageInfo): void {
+  /**
+   * @internal A message published to the topic; false, without emitting it, for a
+   * stored one at or before the subscription's seq (it was had already).
+   */
+  deliver(data: string, info: TopicMessageInfo): boolean {
+    if (info.seq !== undefined) {
+      if (this.position !== undefined && info.seq <= this.position) return false
+      this.position = info.seq
+    }
     this.emit('message', data, info)
+    return true
   }
 
   /** @internal Abandons a request in the making and a planned retry: the connection dropped, the subscription or the client ended. */

@@ -8,12 +8,13 @@
 // unanswered the longest is such a one (any request longer than it is invalid too, and
 // gets its own refusal).
 //
-// Not here yet: history. The hub keeps no topic messages, so what is published while the
-// client is away is missed; the `subscribed` event, emitted again after each reconnect,
-// is where an app refetches the state a topic tracks.
+// History: a message published with a ttl carries its seq in the topic's stream, and
+// each subscription remembers the last it delivered (or the seq the hub confirmed it at).
+// On a new connection it asks again with `since`: the hub writes what its history kept
+// after it, then the live messages, and says with `recovered` whether anything was lost.
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import { subscribeFrame, unsubscribeFrame, type TopicFrame, type TopicRefused, type TopicReply } from './frames.js'
-import { type SubscribeOptions, Subscription, type SubscriptionHost, type TopicMessage } from './subscription.js'
+import { type SubscribeOptions, Subscription, type SubscriptionHost, type TopicMessage, type TopicMessageInfo } from './subscription.js'
 import { MAX_TOPIC_LENGTH, topicProblem } from '../lib/topics/name-rule.js'
 
 /** What the registry needs of the client. */
@@ -46,9 +47,9 @@ export class Topics {
   constructor(private readonly client: TopicsClient) {
     this.host = {
       connection: () => this.link,
-      sendSubscribe: (subscription, token) => {
+      sendSubscribe: (subscription, token, since) => {
         this.unanswered.push({ topic: subscription.topic, from: subscription })
-        this.link?.send(subscribeFrame(subscription.topic, token))
+        this.link?.send(subscribeFrame(subscription.topic, token, since))
       },
       forget: (subscription, wasSubscribed) => this.forget(subscription, wasSubscribed),
       retryDelay: (attempt) => backoffDelay(attempt, this.client.backoff),
@@ -60,12 +61,13 @@ export class Topics {
   subscribe(topic: string, options: SubscribeOptions): Subscription {
     const problem = topicProblem(topic, MAX_TOPIC_LENGTH)
     if (problem !== undefined) throw new TypeError(problem)
+    if (options.since !== undefined && !(Number.isSafeInteger(options.since) && options.since >= 0)) throw new TypeError('since must be a whole number: a seq from a topic message or subscription.seq')
     const existing = this.subscriptions.get(topic)
     if (existing !== undefined) {
       existing.renew(options.token)
       return existing
     }
-    const subscription = new Subscription(topic, options.token, this.host)
+    const subscription = new Subscription(topic, options.token, this.host, options.since)
     this.subscriptions.set(topic, subscription)
     void subscription.ask()
     return subscription
@@ -111,8 +113,13 @@ export class Topics {
   received(frame: TopicFrame): void {
     // Unsubscribed by the app, and still arriving until the hub answers: dropped.
     if (this.unanswered.some((request) => request.topic === frame.topic && request.from === undefined)) return
-    const info = { topic: frame.topic, time: frame.time }
-    this.subscriptions.get(frame.topic)?.deliver(frame.data, info)
+    const info: TopicMessageInfo = { topic: frame.topic, time: frame.time }
+    if (frame.seq !== undefined) {
+      info.id = frame.id!
+      info.seq = frame.seq
+    }
+    // A stored message its subscription has had already (it resumed after it) is not news.
+    if (this.subscriptions.get(frame.topic)?.deliver(frame.data, info) === false) return
     this.client.topicMessage({ ...info, data: frame.data })
   }
 
@@ -124,7 +131,7 @@ export class Topics {
     const request = this.takeRequest(frame)
     const subscription = request?.from
     if (subscription === undefined || this.subscriptions.get(subscription.topic) !== subscription) return
-    subscription.answered(frame.type === 'error' ? frame : undefined)
+    subscription.answered(frame)
   }
 
   /**

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
-import { type PusherClient, type PusherClientEvents, type Subscription, type TopicError, type TopicMessage, type TopicMessageInfo } from '../../client/index.js'
+import { type PusherClient, type PusherClientEvents, type SubscribedInfo, type Subscription, type TopicError, type TopicMessage, type TopicMessageInfo } from '../../client/index.js'
 import { startHub, token, type TestHub } from '../support/helpers.js'
 import { client, collector, next } from '../support/client-helpers.js'
 
@@ -213,6 +213,68 @@ test('after the hub drops the connection (4002) the client reconnects and resubs
   }
 })
 
+test('after a reconnect a subscription resumes from its last seq: what was published with a ttl meanwhile comes first, in order, each once, and recovered says whether all of it was kept', { timeout: 15_000 }, async () => {
+  const hub = await startHub({ store: { path: ':memory:', topicHistorySize: 2 } })
+  // The connect token waits at this gate: what the test publishes meanwhile is missed live.
+  let gate = Promise.resolve()
+  const pusher = client(hub.wsUrl, { token: async () => { await gate; return token({ uid: 'ivy' }) } })
+  const away = async (publish: () => Promise<unknown>) => {
+    let open!: () => void
+    gate = new Promise((resolve) => (open = resolve))
+    const closed = next(pusher, 'close')
+    assert.equal(hub.app.hub.disconnect('ivy'), 1)
+    await closed
+    await publish()
+    open()
+  }
+  const publish = (message: string, ttl?: number) => hub.app.bus.publish('scores', message, ttl === undefined ? undefined : { ttl })
+  try {
+    const subscription = pusher.subscribe('scores', { token: topicToken('ivy', 'scores') })
+    const box = inbox(subscription)
+    const answers = collector<SubscribedInfo>()
+    subscription.on('subscribed', (info) => answers.push(info))
+    pusher.connect()
+    assert.deepEqual(await answers.first(1), [{ seq: 0 }], 'nothing kept yet: every stored message is after 0')
+    const first = (await publish('1-0', 60)) as { seq: number; delivered: number }
+    assert.equal(first.delivered, 1)
+    await box.first(1)
+
+    // One missed with a ttl (kept), one without (not kept: missed for good).
+    await away(async () => {
+      await publish('not kept')
+      await publish('2-0', 60)
+    })
+    assert.deepEqual((await answers.first(2))[1], { seq: first.seq + 1, recovered: true })
+    await publish('2-1', 60)
+    const got = await box.first(3)
+    assert.deepEqual(got.map((m) => [m.data, m.info.seq]), [['1-0', first.seq], ['2-0', first.seq + 1], ['2-1', first.seq + 2]])
+
+    // Three missed, and the history keeps two (topicHistorySize): what is left comes, and recovered is false.
+    await away(async () => {
+      for (const message of ['3-0', '3-1', '3-2']) await publish(message, 60)
+    })
+    assert.deepEqual((await answers.first(3))[2], { seq: first.seq + 5, recovered: false })
+    assert.deepEqual((await box.first(5)).slice(3).map((m) => m.data), ['3-1', '3-2'])
+    assert.equal(subscription.seq, first.seq + 5)
+
+    // Across page loads: a new client given a seq it kept resumes from there.
+    const later = client(hub.wsUrl, { token: token({ uid: 'ivy' }) })
+    try {
+      const resumed = later.subscribe('scores', { token: topicToken('ivy', 'scores'), since: first.seq + 4 })
+      const laterBox = inbox(resumed)
+      const confirmedAt = new Promise<SubscribedInfo>((resolve) => resumed.on('subscribed', resolve))
+      later.connect()
+      assert.deepEqual(await confirmedAt, { seq: first.seq + 5, recovered: true })
+      assert.deepEqual((await laterBox.first(1)).map((m) => m.data), ['3-2'])
+    } finally {
+      await later.close()
+    }
+  } finally {
+    await pusher.close()
+    await hub.app.close()
+  }
+})
+
 test("topics of the token's `topics` claim arrive as topicMessage events, and to a subscription of the topic if there is one", { timeout: 15_000 }, async () => {
   const hub = await startHub()
   const pusher = client(hub.wsUrl, { token: token({ uid: 'eve', topics: ['alerts', 'digest'] }) })
@@ -324,7 +386,7 @@ test('a topic envelope is not acked and does not move lastSeq, even with a seq',
     const topics = topicInbox(pusher)
     const user = next(pusher, 'message')
     pusher.connect()
-    assert.deepEqual(await topics.first(1), [{ topic: 'news', time: 1, data: 'a topic message' }])
+    assert.deepEqual(await topics.first(1), [{ topic: 'news', time: 1, data: 'a topic message', id: 'topic-id', seq: 9 }])
     assert.equal((await user).seq, 1, 'seq 1 is not taken for a duplicate of seq 9')
     assert.deepEqual(JSON.parse((await frames.first(1))[0]!), { type: 'ack', seq: 1 })
     assert.equal(pusher.lastSeq, 1)

@@ -6,8 +6,10 @@ import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { setTimeout } from 'node:timers/promises'
 import { test } from 'node:test'
+import { WebSocket } from 'ws'
 import { connect, connectAs, messageState, metrics, post, token } from '../support/helpers.js'
 import { freePort, startHubProcess } from '../support/processes.js'
+import { client, collector } from '../support/client-helpers.js'
 import { type ClusterNode, dropPrefix, REDIS_URL, redisReachable, settle, startNode, startRedisServer, testPrefix } from '../support/cluster-helpers.js'
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0
@@ -115,6 +117,54 @@ test('topics when a node is killed with SIGKILL: its subscribers drop out of the
     assert.deepEqual(await back.received(1), ['full-time'])
     await Promise.all([back.close(), onSurvivor.close()])
   } finally {
+    child.kill('SIGKILL')
+    await a.app.close()
+    await dropPrefix(prefix)
+  }
+})
+
+test('topic recovery when a node is killed with SIGKILL: the client library resumes on another node with what was published meanwhile, in order, each once', { skip, timeout: 60_000 }, async () => {
+  const prefix = testPrefix()
+  const a = await startNode(prefix, 'history-survivor')
+  const { child, hub: doomed } = await startHubProcess(
+    { REDIS_URL, PUSHER_REDIS_PREFIX: prefix, PUSHER_NODE_ID: 'history-doomed', PUSHER_LEASE_TTL_MS: '1000' }, /joined the cluster/)
+  // A load balancer in front of both: it sends connections to the doomed node while it lives.
+  let target = doomed.wsUrl
+  class Balanced extends WebSocket {
+    constructor(url: string, protocols: string[]) {
+      super(url.replace(/^ws:\/\/[^/]+/, target), protocols)
+    }
+  }
+  const pusher = client(doomed, { token: token({ uid: 'gina' }), WebSocket: Balanced })
+  const got = collector<string>()
+  const recovered = collector<boolean | undefined>()
+  try {
+    const match = pusher.subscribe('match:9', { token: token({ uid: 'gina', topic: 'match:9' }) })
+    match.on('message', (data) => got.push(data))
+    match.on('subscribed', (info) => recovered.push(info.recovered))
+    pusher.connect()
+    await recovered.first(1)
+    // The doomed node listens to the topic once its client is subscribed there.
+    for (let tries = 0; (await a.bus.topicInfo('match:9')).subscribers < 1 && tries < 50; tries++) await setTimeout(100)
+    const first = await a.bus.publish('match:9', 'kick-off', { ttl: 60 })
+    assert.deepEqual([first.delivered, first.nodes], [1, 1])
+    assert.deepEqual(await got.first(1), ['kick-off'])
+
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    target = a.wsUrl
+    // Published while the client has no connection: kept in the topic's history.
+    await a.bus.publish('match:9', 'goal', { ttl: 60 })
+    await a.bus.publish('match:9', 'half-time', { ttl: 60 })
+
+    // The client reconnects (to the survivor) and resubscribes with since: what it missed comes first.
+    assert.deepEqual(await recovered.first(2), [undefined, true])
+    assert.deepEqual(got.items, ['kick-off', 'goal', 'half-time'])
+    await a.bus.publish('match:9', 'full-time', { ttl: 60 })
+    assert.deepEqual(await got.first(4), ['kick-off', 'goal', 'half-time', 'full-time'])
+    assert.equal(match.seq, (await a.app.store!.topics.after('match:9', 0, 10)).lastSeq)
+  } finally {
+    pusher.close()
     child.kill('SIGKILL')
     await a.app.close()
     await dropPrefix(prefix)

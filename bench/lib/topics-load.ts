@@ -6,6 +6,10 @@
 //   subscribe   C framed clients subscribe to 3 topics each with topic tokens, then
 //               unsubscribe; then the backend subscribes each user to 3 topics over HTTP
 //   memory      N clients, then each user subscribed to 3 topics: resident memory
+//   history     (the hub has a message store) S framed clients subscribed to one topic:
+//               server CPU per delivery of a publish with a ttl (kept in the topic's
+//               history, written with its seq) beside one without; then S clients that
+//               resume from seq 0: CPU per message written from the history
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
@@ -156,7 +160,80 @@ async function memory(): Promise<Record<string, number>> {
   }
 }
 
-const phases: Record<string, () => Promise<Record<string, number>>> = { fanout, subscribe, memory }
+/** Opens `count` framed clients of users `<prefix><i>`, every frame they get counted in `arrivals`. */
+async function framedClients(count: number, prefix: string): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = []
+  let next = 0
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < count) {
+      const i = next++
+      const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, ['pusher.framed.v1', `bearer.${sign({ uid: `${prefix}${i}` })}`], { perMessageDeflate: false })
+      ws.on('message', () => arrivals.count())
+      await opened(ws)
+      sockets[i] = ws
+    }
+  }))
+  return sockets
+}
+
+/** Subscribes each client (of users `<prefix><i>`) to `topic`, from `since` if given; resolves once each is confirmed and got `replayedEach` messages. */
+async function subscribeAll(sockets: WebSocket[], prefix: string, topic: string, since?: number, replayedEach = 0): Promise<void> {
+  const confirmed = arrivals.expect(sockets.length * (1 + replayedEach))
+  const tokens = sockets.map((_, i) => sign({ uid: `${prefix}${i}`, topic }))
+  sockets.forEach((ws, i) => ws.send(JSON.stringify({ type: 'subscribe', topic, token: tokens[i], since })))
+  await confirmed
+}
+
+async function history(): Promise<Record<string, number>> {
+  const publishes = Number(args.publishes)
+  const watching = await framedClients(size, 'w')
+  await subscribeAll(watching, 'w', 'bench')
+  const plain = (i: number) => post('/publish', { topic: 'bench', message: `p${i}` })
+  const kept = (i: number) => post('/publish', { topic: 'bench', message: `k${i}`, ttl: 3600 })
+  for (const call of [plain, kept]) {
+    const arrived = arrivals.expect(20 * size)
+    await inParallel(20, 4, call)
+    await arrived
+  }
+  const measure = async (call: (i: number) => Promise<void>) => {
+    const arrived = arrivals.expect(publishes * size)
+    const cpu = await serverCpu(async () => {
+      await inParallel(publishes, 8, call)
+      await arrived
+    })
+    return (cpu * 1000) / (publishes * size)
+  }
+  const keptNs: number[] = []
+  const plainNs: number[] = []
+  for (let round = 0; round < Number(args.rounds); round++) {
+    if (round % 2 === 0) {
+      keptNs.push(await measure(kept))
+      plainNs.push(await measure(plain))
+    } else {
+      plainNs.push(await measure(plain))
+      keptNs.push(await measure(kept))
+    }
+  }
+  for (const ws of watching) ws.terminate()
+  // The history holds its last PUSHER_TOPIC_HISTORY_SIZE messages (100 by default): each
+  // resuming client gets all of them, then its answer.
+  const kept100 = 100
+  const resumed = await framedClients(size, 'r')
+  // Their subscribes (topic tokens verified) without history, measured apart and taken off.
+  const others = await framedClients(size, 'o')
+  const subscribeCpu = await serverCpu(() => subscribeAll(others, 'o', 'not-kept'))
+  const resumeCpu = (await serverCpu(() => subscribeAll(resumed, 'r', 'bench', 0, kept100))) - subscribeCpu
+  for (const ws of others) ws.terminate()
+  for (const ws of resumed) ws.terminate()
+  return {
+    keptNsPerDelivery: median(keptNs),
+    plainNsPerDelivery: median(plainNs),
+    keptRatio: median(keptNs.map((k, i) => k / plainNs[i]!)),
+    replayNsPerMessage: (resumeCpu * 1000) / (size * kept100),
+  }
+}
+
+const phases: Record<string, () => Promise<Record<string, number>>> = { fanout, subscribe, memory, history }
 const run = phases[args.phase!]
 if (run === undefined) throw new Error(`--phase must be one of ${Object.keys(phases).join(', ')}`)
 log(`${size} clients`)

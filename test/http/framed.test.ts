@@ -103,6 +103,16 @@ test('a framed client that sends anything but an ack, a refresh or a topic reque
   binary.ws.send(Buffer.from([1, 2, 3]))
   assert.equal((await closingBinary).code, 1008)
   assert.equal((await ended)[1], 'protocol_error')
+
+  // A subscribe's since must be a whole number: anything else is a malformed frame too.
+  for (const since of [-1, 1.5, '7', 2 ** 60, null]) {
+    const resumer = await connectFramed('talker')
+    const closingResumer = resumer.closed()
+    resumer.ws.send(JSON.stringify({ type: 'subscribe', topic: 'news', since }))
+    const closed = await closingResumer
+    assert.equal(closed.code, 1008, `since ${JSON.stringify(since)}`)
+    assert.match(closed.reason, /^since must be a whole number: send \{"type":"subscribe"/)
+  }
 })
 
 test('a plain client\'s ?since= holds nothing back: seqs are not its business', { timeout: 10_000 }, async () => {

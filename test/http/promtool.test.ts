@@ -50,7 +50,7 @@ test('promtool check metrics passes on /metrics after every kind of traffic', { 
   // Every family the dashboard and alerts use is present with samples.
   for (const name of ['connections', 'pending', 'pusher_ready', 'pusher_users_online', 'pusher_messages_total', 'pusher_delivery_latency_seconds_bucket',
     'pusher_disconnects_total', 'pusher_auth_failures_total', 'pusher_refused_total', 'http_request_duration_seconds_bucket', 'process_cpu_user_seconds_total',
-    'pusher_topics', 'pusher_topic_subscriptions', 'pusher_topic_publishes_total', 'pusher_topic_deliveries_total', 'pusher_topic_fanout_seconds_bucket']) {
+    'pusher_topics', 'pusher_topic_subscriptions', 'pusher_topic_publishes_total', 'pusher_topic_deliveries_total', 'pusher_topic_fanout_seconds_bucket', 'pusher_topic_history_replayed_total']) {
     assert.match(text, new RegExp(`^${name}[{ ]`, 'm'), `${name} missing`)
   }
   const { code, output } = await promtool(['check', 'metrics'], text)

@@ -4,14 +4,15 @@
 // built first (when stale), since the process tests run it. Fails if either fails.
 //
 // The tests run as JavaScript: esbuild transpiles every TypeScript file of the project
-// into .test-build/, a mirror of the tree, in under a second. node --test starts one
-// process per file, and through tsx's loader each of them spent a second of CPU more
-// than plain JavaScript, resolving the hub's thousand modules through the loader's
-// thread: on this 2-core machine, half a minute of the suite. Types are tsc's job,
-// alongside. (One file still runs from source: node --import tsx --test test/…/x.test.ts.)
+// into .test-build/, a mirror of the tree, in under a second. Through tsx's loader each
+// test process spent a second of CPU more than plain JavaScript, resolving the hub's
+// thousand modules through the loader's thread: on this 2-core machine, half a minute of
+// the suite. Types are tsc's job, alongside. (One file still runs from source:
+// node --import tsx --test test/…/x.test.ts.)
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, rmSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 
 const root = new URL('..', import.meta.url).pathname
@@ -47,7 +48,35 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 })
-const compiled = files.map((file) => relative(root, join(out, file.replace(/\.ts$/, '.js'))))
+const compiled = (file) => join(out, file.replace(/\.ts$/, '.js'))
+
+// Several files share a process. Each process spent about a second of CPU loading the
+// hub's modules and starting Fastify before its first test: sixty of them, half a minute
+// of the suite on two cores. A group imports its files one after the other, each inside
+// a describe named after it, so that a file's top-level hooks (before, beforeEach, ...)
+// stay its own. The layers that start child processes or a browser keep a process per
+// file: they are long, and they measure processes. Any file still runs alone:
+// node --import tsx --test test/<layer>/<name>.test.ts.
+const ALONE = new Set(['process', 'browser'])
+const GROUP_SIZE = 4
+const units = []
+for (const layer of [...new Set(files.map((file) => file.split('/')[1]))]) {
+  const inLayer = files.filter((file) => file.split('/')[1] === layer)
+  if (ALONE.has(layer)) {
+    units.push(...inLayer.map((file) => relative(root, compiled(file))))
+    continue
+  }
+  for (let i = 0; i < inLayer.length; i += GROUP_SIZE) {
+    const group = inLayer.slice(i, i + GROUP_SIZE)
+    const path = join(out, 'groups', `${layer}-${i / GROUP_SIZE + 1}.test.js`)
+    mkdirSync(dirname(path), { recursive: true })
+    writeFileSync(path, [
+      "import { describe } from 'node:test'",
+      ...group.map((file) => `describe(${JSON.stringify(file)}, async () => { await import(${JSON.stringify(pathToFileURL(compiled(file)).href)}) })`),
+    ].join('\n') + '\n')
+    units.push(relative(root, path))
+  }
+}
 
 /** Runs a command; resolves with its exit code. */
 const run = (command, args) => new Promise((resolve) => {
@@ -58,7 +87,9 @@ const [typecheck, tests] = await Promise.all([
   // Incremental: a second run re-checks only what changed since the first (what it
   // keeps, under node_modules/.cache, is not part of the source tree).
   run(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json', '--noEmit', '--incremental', '--tsBuildInfoFile', join(root, 'node_modules/.cache/fastify-pusher/typecheck.tsbuildinfo')]),
-  run(process.execPath, ['--enable-source-maps', '--test', '--test-concurrency=2', ...process.argv.slice(2), ...compiled]),
+  // Three at a time on two cores: the groups spend part of their time waiting on timers,
+  // sockets and child processes, and a third keeps the CPU busy meanwhile.
+  run(process.execPath, ['--enable-source-maps', '--test', '--test-concurrency=3', ...process.argv.slice(2), ...units]),
 ])
 if (typecheck !== 0) console.error('npm test: the type-check failed (npm run typecheck shows the errors again)')
 process.exit(typecheck !== 0 ? typecheck : tests)

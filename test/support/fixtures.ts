@@ -26,9 +26,14 @@ export function expiringToken(uid: string, seconds: number): { token: string; ex
   return { token: token({ uid, exp }), exp }
 }
 
+/** Temporary directories made so far, removed together when the process exits. */
+const tempDirs: string[] = []
+
 /** A temporary directory for a test file's SQLite files, removed when the process exits. */
 export function tempDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `pusher-${name}-`))
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  // One exit listener for all of them: several test files may share a process (npm test).
+  if (tempDirs.length === 0) process.on('exit', () => { for (const made of tempDirs) rmSync(made, { recursive: true, force: true }) })
+  tempDirs.push(dir)
   return dir
 }

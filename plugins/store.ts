@@ -71,7 +71,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
   fastify.hub.useTopicHistory({
     async after(topic, afterSeq, limit) {
       const page = await store.topics.after(topic, afterSeq, limit)
-      return { lastSeq: page.lastSeq, messages: page.messages.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })) }
+      return { lastSeq: page.lastSeq, firstSeq: page.firstSeq, messages: page.messages.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })) }
     },
     settled: isClusterBus(bus) ? () => bus.topicsSettled() : undefined,
     warn,

@@ -14,14 +14,15 @@
 import { performance } from 'node:perf_hooks'
 import type { Connection, ReplayedMessage } from './connection.js'
 import type { MessageFrames } from './envelope.js'
+import { recoveredFrom } from '../topics/recovery.js'
 
 /** Stored messages read per query while a stream catches up. */
 export const TOPIC_PAGE = 200
 
 /** What the hub reads a topic's history with (the store plugin provides it). */
 export interface TopicHistoryReader {
-  /** The kept messages of `topic` after `afterSeq`, oldest first (at most `limit`), and the topic's last seq. */
-  after(topic: string, afterSeq: number, limit: number): Promise<{ messages: ReplayedMessage[]; lastSeq: number }>
+  /** The kept messages of `topic` after `afterSeq`, oldest first (at most `limit`), and the topic's last and first seqs (0: none). */
+  after(topic: string, afterSeq: number, limit: number): Promise<{ messages: ReplayedMessage[]; lastSeq: number; firstSeq: number }>
   /**
    * In a cluster: resolves once this node listens to every topic it has subscribers to,
    * so that a message stored after the read that follows is heard live.
@@ -126,7 +127,7 @@ export class TopicStreams {
         return { seq: stream.seq }
       }
       const first = await this.catchUp(connection, topic, stream)
-      return { seq: stream.seq, recovered: first !== undefined && first <= since + 1 }
+      return { seq: stream.seq, recovered: first !== undefined && recoveredFrom(since, first.kept, first.topic) }
     } catch (error) {
       this.reader?.warn(`reading the history of topic ${topic} for ${connection.uid} failed: ${(error as Error).message}`)
       return since === undefined ? { seq: stream.seq } : { seq: stream.seq, recovered: false }
@@ -149,15 +150,16 @@ export class TopicStreams {
 
   /**
    * Writes the kept messages after the stream's seq, page by page, waiting for the client
-   * to read when it has `room` unsent bytes. Resolves with the first seq the history held
-   * after the stream's seq at the first read (undefined when the connection went away).
+   * to read when it has `room` unsent bytes. Resolves, from the first read, with the first
+   * seq the history kept after the stream's seq and the topic's first seq ever (undefined
+   * when the connection went away).
    */
-  private async catchUp(connection: Connection, topic: string, stream: TopicStream): Promise<number | undefined> {
+  private async catchUp(connection: Connection, topic: string, stream: TopicStream): Promise<{ kept: number; topic: number } | undefined> {
     let after = stream.seq
-    let first: number | undefined
+    let first: { kept: number; topic: number } | undefined
     for (;;) {
       const page = await this.read(topic, after)
-      first ??= page.messages[0]?.meta.seq ?? page.lastSeq + 1
+      first ??= { kept: page.messages[0]?.meta.seq ?? page.lastSeq + 1, topic: page.firstSeq }
       if (!this.watching(connection, topic, stream)) return undefined
       const due = page.messages.filter((m) => m.meta.seq > stream.seq)
       const written = connection.replay(due, performance.now(), this.owner.room, topic)

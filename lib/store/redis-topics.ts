@@ -7,6 +7,8 @@
 //   topic-seq:<topic>      counter  the topic's last seq; lives 30 days past the latest
 //                                   message's expiry, so a client still holding a seq is
 //                                   not handed the same seq again for another message
+//   topic-first:<topic>    string   the topic's first seq (no seq below it existed), as
+//                                   long as the counter
 //   topic-history:<topic>  zset     seq -> "seq:id:created:expires:data" (data last: it
 //                                   may hold colons; ids are base64url, the rest digits);
 //                                   lives until its latest message expires
@@ -28,12 +30,13 @@ local function expires(member) return tonumber(string.match(member, '^[^:]*:[^:]
 // ARGV: prefix, topic, id, data, now, expiresAt, maxPerTopic. Replies { seq, trimmed }.
 const APPEND = `${EXPIRES_OF}
 local p, topic, id, data, now, expiresAt, max = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
-local seqKey, key = p .. 'topic-seq:' .. topic, p .. 'topic-history:' .. topic
+local seqKey, firstKey, key = p .. 'topic-seq:' .. topic, p .. 'topic-first:' .. topic, p .. 'topic-history:' .. topic
 local seq = redis.call('INCR', seqKey)
 if seq == 1 then
   -- See firstSeq in store.ts: a wiped store starts above every seq it gave before.
   seq = now * 1000 + 1
   redis.call('SET', seqKey, seq)
+  redis.call('SET', firstKey, string.format('%d', seq))
 end
 -- %d, not ..: Lua writes a number this large as 1.8e+15 when concatenated.
 redis.call('ZADD', key, seq, string.format('%d', seq) .. ':' .. id .. ':' .. ARGV[5] .. ':' .. expiresAt .. ':' .. data)
@@ -50,22 +53,25 @@ end
 -- those stored before it. PTTL is -1 for a key just made, without one.
 local keep = math.max(1, math.ceil(tonumber(expiresAt) - now))
 if redis.call('PTTL', key) < keep then redis.call('PEXPIRE', key, keep) end
-if redis.call('PTTL', seqKey) < keep + ${SEQ_KEPT_AFTER_MS} then redis.call('PEXPIRE', seqKey, keep + ${SEQ_KEPT_AFTER_MS}) end
+if redis.call('PTTL', seqKey) < keep + ${SEQ_KEPT_AFTER_MS} then
+  redis.call('PEXPIRE', seqKey, keep + ${SEQ_KEPT_AFTER_MS})
+  redis.call('PEXPIRE', firstKey, keep + ${SEQ_KEPT_AFTER_MS})
+end
 return { seq, trimmed }`
 
-// ARGV: prefix, topic, afterSeq, limit, now. Replies { lastSeq, member... }: up to
+// ARGV: prefix, topic, afterSeq, limit, now. Replies { lastSeq, firstSeq, member... }: up to
 // \`limit\` unexpired members after afterSeq, and the last seq, read at one moment.
 // Members past their expiry are skipped here, so a page holds \`limit\` live messages
 // whenever the topic has that many, wherever the expired ones sit.
 const AFTER = `${EXPIRES_OF}
 local p, topic, afterSeq, limit, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local key = p .. 'topic-history:' .. topic
-local out = { redis.call('GET', p .. 'topic-seq:' .. topic) or '0' }
+local out = { redis.call('GET', p .. 'topic-seq:' .. topic) or '0', redis.call('GET', p .. 'topic-first:' .. topic) or '0' }
 local offset = 0
-while #out <= limit do
+while #out <= limit + 1 do
   local chunk = redis.call('ZRANGEBYSCORE', key, '(' .. afterSeq, '+inf', 'LIMIT', offset, limit)
   for _, member in ipairs(chunk) do
-    if expires(member) > now and #out <= limit then table.insert(out, member) end
+    if expires(member) > now and #out <= limit + 1 then table.insert(out, member) end
   end
   if #chunk < limit then break end
   offset = offset + limit
@@ -117,8 +123,8 @@ export class RedisTopicHistory implements TopicHistory {
   }
 
   async after(topic: string, afterSeq: number, limit: number, now = Date.now()): Promise<TopicHistoryPage> {
-    const [lastSeq, ...members] = await this.redis.pusherTopicAfter(this.prefix, topic, afterSeq, limit, now)
-    return { messages: members.map((member) => parseMember(topic, member)), lastSeq: Number(lastSeq) }
+    const [lastSeq, firstSeq, ...members] = await this.redis.pusherTopicAfter(this.prefix, topic, afterSeq, limit, now)
+    return { messages: members.map((member) => parseMember(topic, member)), lastSeq: Number(lastSeq), firstSeq: Number(firstSeq) }
   }
 
   /**

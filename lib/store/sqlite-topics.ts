@@ -38,8 +38,9 @@ export class SqliteTopicHistory implements TopicHistory {
   constructor(db: Database.Database, private readonly options: TopicHistoryOptions) {
     this.statements = {
       // As for users' seqs (sqlite.ts): the first is firstSeq(now), then one more each time.
-      nextSeq: db.prepare<[string, number], { last: number }>(
-        'INSERT INTO topic_seqs (topic, last) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET last = last + 1 RETURNING last'),
+      // The first seq stays with the topic: seqs below it never existed (recovered()).
+      nextSeq: db.prepare<{ topic: string; first: number }, { last: number }>(
+        'INSERT INTO topic_seqs (topic, last, first) VALUES (@topic, @first, @first) ON CONFLICT (topic) DO UPDATE SET last = last + 1 RETURNING last'),
       insert: db.prepare<[string, number, string, string, number, number]>(
         'INSERT INTO topic_messages (topic, seq, id, data, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
       // Seqs are contiguous, so the rows beyond the newest maxPerTopic are those at or below
@@ -47,7 +48,7 @@ export class SqliteTopicHistory implements TopicHistory {
       trim: db.prepare<[string, number], { expires_at: number }>('DELETE FROM topic_messages WHERE topic = ? AND seq <= ? RETURNING expires_at'),
       page: db.prepare<[string, number, number, number], TopicRow>(`SELECT seq, id, data, created_at, expires_at FROM topic_messages
         WHERE topic = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?`),
-      lastSeq: db.prepare<[string], { last: number }>('SELECT last FROM topic_seqs WHERE topic = ?'),
+      seqs: db.prepare<[string], { last: number; first: number }>('SELECT last, first FROM topic_seqs WHERE topic = ?'),
       sweep: db.prepare<[number]>('DELETE FROM topic_messages WHERE expires_at <= ?'),
     }
     this.commitTurn = db.transaction((appends: PendingAppend[]) => {
@@ -61,12 +62,16 @@ export class SqliteTopicHistory implements TopicHistory {
     })
     // One read transaction: the page and lastSeq are of the same moment, even with
     // another connection writing the file.
-    this.readPage = db.transaction((topic: string, afterSeq: number, limit: number, now: number): TopicHistoryPage => ({
-      messages: this.statements.page.all(topic, afterSeq, now, limit).map((row) => ({
-        id: row.id, topic, seq: row.seq, data: row.data, createdAt: row.created_at, expiresAt: row.expires_at,
-      })),
-      lastSeq: this.statements.lastSeq.get(topic)?.last ?? 0,
-    }))
+    this.readPage = db.transaction((topic: string, afterSeq: number, limit: number, now: number): TopicHistoryPage => {
+      const seqs = this.statements.seqs.get(topic)
+      return {
+        messages: this.statements.page.all(topic, afterSeq, now, limit).map((row) => ({
+          id: row.id, topic, seq: row.seq, data: row.data, createdAt: row.created_at, expiresAt: row.expires_at,
+        })),
+        lastSeq: seqs?.last ?? 0,
+        firstSeq: seqs?.first ?? 0,
+      }
+    })
   }
 
   append(messages: NewTopicMessage[], now = Date.now()): Promise<TopicMessage[]> {
@@ -114,7 +119,7 @@ export class SqliteTopicHistory implements TopicHistory {
   }
 
   private insert({ topic, data, ttlMs }: NewTopicMessage, now: number): { stored: TopicMessage; trimmed: number } {
-    const { last: seq } = this.statements.nextSeq.get(topic, firstSeq(now))!
+    const { last: seq } = this.statements.nextSeq.get({ topic, first: firstSeq(now) })!
     const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
     const expiresAt = now + ttlMs
     this.statements.insert.run(topic, seq, id, data, now, expiresAt)

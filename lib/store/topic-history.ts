@@ -7,6 +7,7 @@
 //
 // A subscriber that saw seq N asks for what came after it; whether that is whole tells
 // it if it missed something the history no longer holds (see recovered()).
+import { recoveredFrom } from '../topics/recovery.js'
 
 export interface NewTopicMessage {
   topic: string
@@ -30,6 +31,8 @@ export interface TopicHistoryPage {
   messages: TopicMessage[]
   /** The seq of the last message ever stored for the topic (0 for none), read with the page. */
   lastSeq: number
+  /** The seq of the first message ever stored for the topic (0 for none): no seq below it existed. */
+  firstSeq: number
 }
 
 /** Counted since start, for the metrics. */
@@ -69,10 +72,9 @@ export interface TopicHistory {
 }
 
 /**
- * True when a page read after `afterSeq` starts right after it: nothing between the
- * subscriber's last message and the page was lost to the history's size or time to live.
+ * True when nothing between `afterSeq` and a page read after it was lost to the history's
+ * size or time to live (lib/topics/recovery.ts).
  */
 export function recovered(afterSeq: number, page: TopicHistoryPage): boolean {
-  const first = page.messages[0]?.seq ?? page.lastSeq + 1
-  return first <= afterSeq + 1
+  return recoveredFrom(afterSeq, page.messages[0]?.seq ?? page.lastSeq + 1, page.firstSeq)
 }

@@ -33,9 +33,11 @@ if (await redisReachable()) {
       // The cluster's subscriber counts live at topic:<topic> under the same prefix: the history must not meet them.
       await new RedisTopics(link, own, 'node-1').write([['news', 1, 1]])
       await store.topics.append([{ topic: 'news', data: 'one', ttlMs: 60_000 }], t)
-      assert.deepEqual((await link.keys(`${own}*`)).sort(), [`${own}node:node-1:topics`, `${own}topic-history:news`, `${own}topic-seq:news`, `${own}topic:news`])
+      assert.deepEqual((await link.keys(`${own}*`)).sort(), [`${own}node:node-1:topics`, `${own}topic-first:news`, `${own}topic-history:news`, `${own}topic-seq:news`, `${own}topic:news`])
       const lifetimes = async () => [await link.pttl(`${own}topic-history:news`), await link.pttl(`${own}topic-seq:news`)] as const
       let [history, seq] = await lifetimes()
+      // The topic's first seq lives as long as its counter.
+      assert.ok(Math.abs((await link.pttl(`${own}topic-first:news`)) - seq) < 1000)
       assert.ok(history > 50_000 && history <= 60_000, `history expires in ${history} ms`)
       assert.ok(seq > DAYS_30 + 50_000 && seq <= DAYS_30 + 60_000, `seq expires in ${seq} ms`)
       // A shorter ttl leaves them; a longer one extends them.

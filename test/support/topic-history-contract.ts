@@ -57,14 +57,14 @@ export function topicHistoryContract(engine: string, { sweepRemoves }: TopicEngi
       assert.deepEqual(messages.map((m) => m.data), ['c3a', 'c3b', 'c4a', 'c4b'])
     })
 
-    test('after() pages in seq order, up to the limit, with the topic\'s last seq; an unknown topic has none', async () => {
+    test('after() pages in seq order, up to the limit, with the topic\'s last and first seqs; an unknown topic has none', async () => {
       const stored = await fill('pages', 4)
       const first = await topics.after('pages', 0, 3, t0 + 1)
-      assert.deepEqual(first, { messages: stored.slice(0, 3), lastSeq: nth(4) })
+      assert.deepEqual(first, { messages: stored.slice(0, 3), lastSeq: nth(4), firstSeq: nth(1) })
       const rest = await topics.after('pages', first.messages.at(-1)!.seq, 3, t0 + 1)
-      assert.deepEqual(rest, { messages: stored.slice(3), lastSeq: nth(4) })
-      assert.deepEqual(await topics.after('pages', nth(4), 3, t0 + 1), { messages: [], lastSeq: nth(4) })
-      assert.deepEqual(await topics.after('nobody-here', 0, 10, t0), { messages: [], lastSeq: 0 })
+      assert.deepEqual(rest, { messages: stored.slice(3), lastSeq: nth(4), firstSeq: nth(1) })
+      assert.deepEqual(await topics.after('pages', nth(4), 3, t0 + 1), { messages: [], lastSeq: nth(4), firstSeq: nth(1) })
+      assert.deepEqual(await topics.after('nobody-here', 0, 10, t0), { messages: [], lastSeq: 0, firstSeq: 0 })
     })
 
     test('expired messages are not returned, and do not take a place in the limit', async () => {
@@ -73,7 +73,7 @@ export function topicHistoryContract(engine: string, { sweepRemoves }: TopicEngi
       ], t0)
       assert.equal((await topics.after('fading', 0, 10, t0 + 999)).messages.length, 4)
       // At its expiry a message is gone, as a user's is.
-      assert.deepEqual(await topics.after('fading', 0, 10, t0 + 1000), { messages: [stored[1], stored[3]], lastSeq: nth(4) })
+      assert.deepEqual(await topics.after('fading', 0, 10, t0 + 1000), { messages: [stored[1], stored[3]], lastSeq: nth(4), firstSeq: nth(1) })
       assert.deepEqual((await topics.after('fading', 0, 1, t0 + 1000)).messages, [stored[1]])
       assert.deepEqual((await topics.after('fading', nth(2), 1, t0 + 1000)).messages, [stored[3]])
     })
@@ -100,8 +100,11 @@ export function topicHistoryContract(engine: string, { sweepRemoves }: TopicEngi
       assert.deepEqual(await at(nth(3)), { seqs: [4, 5, 6, 7], recovered: true })
       assert.deepEqual(await at(nth(5), 1), { seqs: [6], recovered: true })
       assert.deepEqual(await at(nth(7)), { seqs: [], recovered: true })
-      // A new subscriber asks after 0: everything before what is kept is news to it.
+      // After 0, the topic's whole stream: the first three are gone, so not recovered.
       assert.deepEqual(await at(0), { seqs: [4, 5, 6, 7], recovered: false })
+      // A topic that kept everything it was sent: after 0, nothing is missing.
+      await fill('whole', 2)
+      assert.equal(recovered(0, await topics.after('whole', 0, 10, t0)), true)
       // Lost to the time to live: one in the middle, then all of them.
       await topics.append([message('gap', 'g1'), message('gap', 'g2', 1000), message('gap', 'g3')], t0)
       assert.equal(recovered(nth(1), await topics.after('gap', nth(1), 10, t0 + 1000)), false)
@@ -115,14 +118,14 @@ export function topicHistoryContract(engine: string, { sweepRemoves }: TopicEngi
       // One topic each, under maxPerTopic; names with the characters a name may hold besides letters.
       const stored = await topics.append(data.map((d, i) => message(`odd:topic/${i}_x-y.z@w`, d)), t0)
       for (const [i, m] of stored.entries()) {
-        assert.deepEqual(await topics.after(m.topic, 0, 10, t0), { messages: [m], lastSeq: m.seq })
+        assert.deepEqual(await topics.after(m.topic, 0, 10, t0), { messages: [m], lastSeq: m.seq, firstSeq: m.seq })
         assert.equal(m.data, data[i])
       }
     })
 
     test('a topic name that is not valid refuses the whole append', async () => {
       await assert.rejects(topics.append([message('fine', 'x'), message('not fine', 'y')], t0), { code: 'PUSHER_ERR_INVALID_TOPIC' })
-      assert.deepEqual(await topics.after('fine', 0, 10, t0), { messages: [], lastSeq: 0 })
+      assert.deepEqual(await topics.after('fine', 0, 10, t0), { messages: [], lastSeq: 0, firstSeq: 0 })
     })
 
     test('the store\'s sweep sweeps the topics, counted apart from users\' messages; seqs carry on after', async () => {
@@ -135,7 +138,7 @@ export function topicHistoryContract(engine: string, { sweepRemoves }: TopicEngi
       const later = t1 + 2 * MINUTE
       assert.deepEqual(await store.sweep(later), { expired: 0, forgotten: 0 })
       assert.equal(await topics.sweep(later), 0, 'the store\'s sweep took them')
-      assert.deepEqual(await topics.after('swept', 0, 10, later), { messages: [], lastSeq: firstSeq(t1) + 2 })
+      assert.deepEqual(await topics.after('swept', 0, 10, later), { messages: [], lastSeq: firstSeq(t1) + 2, firstSeq: firstSeq(t1) })
       const [next] = await topics.append([message('swept', 'next')], later)
       assert.equal(next!.seq, firstSeq(t1) + 3)
     })

@@ -45,7 +45,7 @@ test('a topic\'s history survives closing and reopening the file, its seqs carry
   await first.close()
   stored.push(...await late)
   const second = new SqliteStore({ path, ...TOPIC_CONTRACT_OPTIONS })
-  assert.deepEqual(await second.topics.after('news', 0, 10, t), { messages: stored, lastSeq: stored[2]!.seq })
+  assert.deepEqual(await second.topics.after('news', 0, 10, t), { messages: stored, lastSeq: stored[2]!.seq, firstSeq: stored[0]!.seq })
   const [next] = await second.topics.append([{ topic: 'news', data: 'four', ttlMs: 60_000 }], t + 1)
   assert.equal(next!.seq, stored[2]!.seq + 1)
   await second.close()

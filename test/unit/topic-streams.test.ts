@@ -19,6 +19,7 @@ const nth = (n: number) => T0 * 1000 + n
 class History {
   readonly messages: ReplayedMessage[] = []
   lastSeq = 0
+  firstSeq = 0
   reads: Array<{ topic: string; after: number }> = []
   open = true
   private waiting: Array<() => void> = []
@@ -27,6 +28,7 @@ class History {
     for (const n of ns) {
       this.messages.push({ data: `m${n}`, meta: { id: `id${n}`, seq: nth(n), time: T0 + n } })
       this.lastSeq = nth(n)
+      if (this.firstSeq === 0) this.firstSeq = nth(n)
     }
     return this
   }
@@ -40,7 +42,7 @@ class History {
     after: async (topic: string, after: number, limit: number) => {
       this.reads.push({ topic, after })
       if (!this.open) await new Promise<void>((resolve) => this.waiting.push(resolve))
-      return { messages: this.messages.filter((m) => m.meta.seq > after).slice(0, limit), lastSeq: this.lastSeq }
+      return { messages: this.messages.filter((m) => m.meta.seq > after).slice(0, limit), lastSeq: this.lastSeq, firstSeq: this.firstSeq }
     },
     warn: (message: string) => assert.fail(message),
   }
@@ -122,6 +124,24 @@ test('a since older than what the history keeps gets what is left, and recovered
   subscribe(again, 'prices', nth(5))
   await again.frames(1)
   assert.deepEqual(seen(again), ['subscribed prices at 5 recovered=true'])
+})
+
+test('a since of 0 gets the topic\'s whole stream when the history keeps it all: recovered, since no seq before the first existed', async () => {
+  const history = new History().add(1, 2)
+  const hub = hubWith(history)
+  const ws = new FakeWs()
+  hub.add('alice', ws.asWebSocket, { framed: true })
+  subscribe(ws, 'prices', 0)
+  await ws.frames(3)
+  assert.deepEqual(seen(ws), ['m1', 'm2', 'subscribed prices at 2 recovered=true'])
+
+  // Once the first is gone, a since of 0 missed it.
+  history.trim(1)
+  const late = new FakeWs()
+  hub.add('bob', late.asWebSocket, { framed: true })
+  subscribe(late, 'prices', 0)
+  await late.frames(2)
+  assert.deepEqual(seen(late), ['m2', 'subscribed prices at 2 recovered=false'])
 })
 
 test('a subscribe without since is told the topic\'s last seq, and gets only what is stored after it', async () => {

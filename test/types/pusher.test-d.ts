@@ -4,8 +4,8 @@
 // that breaks either fails the typecheck. (test/process/package.test.ts checks the same from
 // the packed tarball's declarations, in a scratch app.)
 import Fastify, { type FastifyRequest } from 'fastify'
-import pusher, { type BatchDelivery, type Bus, CloseCode, type Delivery, Hub, type MessageStore, type PusherOptions } from '../../app.js'
-import { PusherClient, type PusherMessage } from '../../client/index.js'
+import pusher, { type BatchDelivery, type Bus, CloseCode, type Delivery, Hub, type MessageStore, type PublishBatchDelivery, type PusherOptions } from '../../app.js'
+import { PusherClient, type PusherMessage, type SubscribedInfo } from '../../client/index.js'
 
 /** Compiles only if `value` has exactly type T (as far as assignability both ways shows). */
 function expectType<T>(_value: T): void {}
@@ -69,3 +69,15 @@ client.on('close', ({ code }) => {
   if (code === CloseCode.TOKEN_EXPIRED || code === CloseCode.REFRESH_REFUSED) expectType<number>(code)
 })
 client.on('refresh', ({ expiresAt }) => expectType<number | null>(expiresAt))
+
+// Topics: a publish with a ttl is kept in the topic's history and answers its seq.
+const kept = await app.bus.publish('order/7', 'shipped', { ttl: 60 })
+expectType<number | undefined>(kept.seq)
+expectType<PublishBatchDelivery | Promise<PublishBatchDelivery>>(app.bus.publishBatch([{ topic: 'a', message: 'm', ttl: '30' }], { ttl: 60 }))
+// @ts-expect-error a publish has no `durable`: give it a ttl
+app.bus.publish('order/7', 'shipped', { durable: true })
+// A subscription resumes from a kept seq, and says whether it recovered what it missed.
+const orders = client.subscribe('order/7', { token: async () => 'topic jwt', since: 1_764_480_000_000_007 })
+orders.on('subscribed', (info) => expectType<SubscribedInfo>(info))
+orders.on('message', (_data, { seq }) => expectType<number | undefined>(seq))
+expectType<number | undefined>(orders.seq)

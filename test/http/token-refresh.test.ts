@@ -121,9 +121,10 @@ test('the client library refreshes by itself before exp and stays connected past
 })
 
 test('the client library meets a refused refresh (4005) with a fresh token and an immediate reconnect', { timeout: 15_000 }, async () => {
-  // First a token that lasts 2-3 s (so the connection outlives the one-second guard
-  // against reconnect loops), then one of another user for the refresh, then a good one.
-  const tokens = [expiringToken('switching', 3).token, token({ uid: 'not-switching' }), token({ uid: 'switching' })]
+  // First a token that lasts 3-4 s (so the connection outlives the one-second guard
+  // against reconnect loops, even when a loaded machine takes a second to open it), then
+  // one of another user for the refresh, then a good one.
+  const tokens = [expiringToken('switching', 4).token, token({ uid: 'not-switching' }), token({ uid: 'switching' })]
   let calls = 0
   const client = new PusherClient({
     url: `${hub.wsUrl}/ws`,
@@ -148,7 +149,8 @@ test('the client library falls back to reconnecting when its token is too large 
   // Claims no hub needs, but tokens do carry such things: too large for a 512-byte frame.
   const bulky = (seconds: number) => token({ uid: 'bulky', exp: Math.floor(Date.now() / 1000) + seconds, groups: 'g'.repeat(600) })
   let calls = 0
-  const client = new PusherClient({ url: `${small.wsUrl}/ws`, WebSocket, token: () => bulky(calls++ === 0 ? 3 : 60), backoff: { initialMs: 60_000, maxMs: 60_000 } })
+  // The first lasts 3-4 s, as above: the connection outlives the guard against reconnect loops.
+  const client = new PusherClient({ url: `${small.wsUrl}/ws`, WebSocket, token: () => bulky(calls++ === 0 ? 4 : 60), backoff: { initialMs: 60_000, maxMs: 60_000 } })
   const { closes, reopened } = untilReconnected(client)
   const errors: string[] = []
   client.on('error', (error) => errors.push(error.message))
@@ -175,7 +177,7 @@ test('against a hub older than refresh (1008 unknown frame type) the client reco
   const client = new PusherClient({
     url: `ws://127.0.0.1:${(old.address() as { port: number }).port}/ws`,
     WebSocket,
-    token: () => expiringToken('upgrading', 3).token,
+    token: () => expiringToken('upgrading', 4).token,
     backoff: { initialMs: 60_000, maxMs: 60_000 },
   })
   const { closes, reopened } = untilReconnected(client)

@@ -121,12 +121,14 @@ export class ClusterSessions {
     if (origin !== this.owner.nodeId) this.apply(uid, revocation)
   }
 
-  /** Reads every revocation in force from Redis: at start, and after the subscriber was away. */
-  async load(): Promise<void> {
+  /** Reads every revocation in force from Redis: at start, and after the subscriber was away. Resolves with whether it could. */
+  async load(): Promise<boolean> {
     try {
       for (const [uid, revocation] of await this.kept.load()) this.apply(uid, revocation)
+      return true
     } catch (error) {
       this.owner.warn(`could not read the revocations from Redis: ${(error as Error).message}`)
+      return false
     }
   }
 

@@ -59,7 +59,7 @@ export class RedisBus extends BusBase implements ClusterBus {
   /** Whether Redis listed a subscriber on this node's channel at the last lease renewal. */
   private relayListed = true
   /** The latest read of the revocations from Redis (sessions.load() logs its own failure). */
-  private revocationsLoaded: Promise<void> = Promise.resolve()
+  private revocationsLoaded: Promise<boolean> = Promise.resolve(false)
 
   constructor(private readonly hub: Hub, private readonly options: RedisBusOptions) {
     super(options)
@@ -172,7 +172,9 @@ export class RedisBus extends BusBase implements ClusterBus {
       // with its lease taken and its presence written rather than a second later.
       if (!this.redisUp) await Promise.race([once(this.commands, 'ready'), sleep(2000, undefined, { ref: false })])
       await this.renewLease()
-      await this.revocationsLoaded
+      // The subscriber can be ready before the command connection: a read made then failed,
+      // and the node would start without the revocations in force. Read them again now.
+      if (!(await this.revocationsLoaded)) await (this.revocationsLoaded = this.sessions.load())
     } catch (error) {
       this.options.log.warn(`Redis is not reachable yet (${(error as Error).message}); serving local connections until it is`)
     }

@@ -17,10 +17,8 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { assertTopics, MAX_TOPIC_LENGTH } from '../topics/name.js'
-import type { NewTopicMessage, TopicHistory, TopicHistoryOptions, TopicHistoryPage, TopicHistoryStats, TopicMessage } from './topic-history.js'
+import { type NewTopicMessage, SEQ_KEPT_AFTER_MS, type TopicHistory, type TopicHistoryOptions, type TopicHistoryPage, type TopicHistoryStats, type TopicMessage } from './topic-history.js'
 
-/** How long a topic's seq counter outlives its messages: 30 days, in ms. */
-const SEQ_KEPT_AFTER_MS = 2_592_000_000
 
 // The expiry field of a member, in Lua: the fourth, before the data.
 const EXPIRES_OF = `

@@ -43,10 +43,12 @@ END;
 CREATE TABLE IF NOT EXISTS unacked_due (id TEXT PRIMARY KEY, due INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS unacked_due_by_due ON unacked_due (due);
 
--- Topic history (sqlite-topics.ts): each topic's last and first seqs, kept after its
--- messages are gone so that its seqs are never reused, and its recent messages, removed by size at
--- each append and by time to live at each sweep (through topic_messages_by_expiry).
-CREATE TABLE IF NOT EXISTS topic_seqs (topic TEXT PRIMARY KEY, last INTEGER NOT NULL, first INTEGER NOT NULL) WITHOUT ROWID;
+-- Topic history (sqlite-topics.ts): each topic's last and first seqs, kept 30 days past
+-- its newest message's expiry (kept_until) so that a client holding a seq is not handed
+-- it again for another message, as Redis keeps them; and its recent messages, removed by
+-- size at each append and by time to live at each sweep (through topic_messages_by_expiry).
+CREATE TABLE IF NOT EXISTS topic_seqs (topic TEXT PRIMARY KEY, last INTEGER NOT NULL, first INTEGER NOT NULL, kept_until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS topic_seqs_by_kept_until ON topic_seqs (kept_until);
 CREATE TABLE IF NOT EXISTS topic_messages (
   topic TEXT NOT NULL,
   seq INTEGER NOT NULL,

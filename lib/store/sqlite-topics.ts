@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type Database from 'better-sqlite3'
 import { assertTopics, MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { firstSeq } from './store.js'
-import type { NewTopicMessage, TopicHistory, TopicHistoryOptions, TopicHistoryPage, TopicHistoryStats, TopicMessage } from './topic-history.js'
+import { type NewTopicMessage, SEQ_KEPT_AFTER_MS, type TopicHistory, type TopicHistoryOptions, type TopicHistoryPage, type TopicHistoryStats, type TopicMessage } from './topic-history.js'
 
 interface PendingAppend {
   messages: NewTopicMessage[]
@@ -39,8 +39,10 @@ export class SqliteTopicHistory implements TopicHistory {
     this.statements = {
       // As for users' seqs (sqlite.ts): the first is firstSeq(now), then one more each time.
       // The first seq stays with the topic: seqs below it never existed (recovered()).
-      nextSeq: db.prepare<{ topic: string; first: number }, { last: number }>(
-        'INSERT INTO topic_seqs (topic, last, first) VALUES (@topic, @first, @first) ON CONFLICT (topic) DO UPDATE SET last = last + 1 RETURNING last'),
+      nextSeq: db.prepare<{ topic: string; first: number; keptUntil: number }, { last: number }>(`INSERT INTO topic_seqs (topic, last, first, kept_until)
+        VALUES (@topic, @first, @first, @keptUntil) ON CONFLICT (topic) DO UPDATE SET last = last + 1, kept_until = max(kept_until, excluded.kept_until)
+        RETURNING last`),
+      forgetSeqs: db.prepare<[number]>('DELETE FROM topic_seqs WHERE kept_until <= ?'),
       insert: db.prepare<[string, number, string, string, number, number]>(
         'INSERT INTO topic_messages (topic, seq, id, data, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
       // Seqs are contiguous, so the rows beyond the newest maxPerTopic are those at or below
@@ -93,8 +95,12 @@ export class SqliteTopicHistory implements TopicHistory {
     return this.removeExpired(now)
   }
 
-  /** sweep(), at once: the SqliteStore's sweep calls it, then gives the freed pages back. */
+  /**
+   * sweep(), at once: the SqliteStore's sweep calls it, then gives the freed pages back.
+   * Also forgets the seqs of topics whose newest message expired 30 days ago or more.
+   */
   removeExpired(now: number): number {
+    this.statements.forgetSeqs.run(now)
     return this.statements.sweep.run(now).changes
   }
 
@@ -119,7 +125,7 @@ export class SqliteTopicHistory implements TopicHistory {
   }
 
   private insert({ topic, data, ttlMs }: NewTopicMessage, now: number): { stored: TopicMessage; trimmed: number } {
-    const { last: seq } = this.statements.nextSeq.get({ topic, first: firstSeq(now) })!
+    const { last: seq } = this.statements.nextSeq.get({ topic, first: firstSeq(now), keptUntil: now + ttlMs + SEQ_KEPT_AFTER_MS })!
     const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
     const expiresAt = now + ttlMs
     this.statements.insert.run(topic, seq, id, data, now, expiresAt)

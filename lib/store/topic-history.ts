@@ -56,6 +56,13 @@ export const DEFAULT_TOPIC_HISTORY_SIZE = 100
 /** The most a configuration may keep per topic. */
 export const MAX_TOPIC_HISTORY_SIZE = 100_000
 
+/**
+ * How long a topic's seqs outlive its newest message's expiry: 30 days, in ms. Within it
+ * a client that resumes with a seq of the topic is not handed that seq again for another
+ * message; after it the topic starts again at firstSeq(now), above every seq it had.
+ */
+export const SEQ_KEPT_AFTER_MS = 2_592_000_000
+
 export interface TopicHistory {
   readonly stats: TopicHistoryStats
   /**

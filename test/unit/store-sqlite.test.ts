@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import type Database from 'better-sqlite3'
 import { SqliteStore } from '../../lib/store/sqlite.js'
+import { SEQ_KEPT_AFTER_MS } from '../../lib/store/topic-history.js'
 import { firstSeq } from '../../lib/store/store.js'
 import { timedStore } from '../../lib/store/timing.js'
 import { tempDir } from '../support/fixtures.js'
@@ -49,6 +50,27 @@ test('a topic\'s history survives closing and reopening the file, its seqs carry
   const [next] = await second.topics.append([{ topic: 'news', data: 'four', ttlMs: 60_000 }], t + 1)
   assert.equal(next!.seq, stored[2]!.seq + 1)
   await second.close()
+})
+
+test('a topic\'s seqs are kept 30 days past its newest message\'s expiry, then forgotten by the sweep, as Redis lets them expire', async () => {
+  const store = new SqliteStore({ path: newPath(), ...TOPIC_CONTRACT_OPTIONS })
+  const t = 1_800_000_000_000
+  const [short] = await store.topics.append([{ topic: 'quiet', data: 'short', ttlMs: 60_000 }], t)
+  const [long] = await store.topics.append([{ topic: 'quiet', data: 'long', ttlMs: 3_600_000 }], t)
+  // Its messages are gone, its seqs stay: a client resuming with one is not handed it again.
+  const afterMessages = t + 3_600_000
+  await store.sweep(afterMessages)
+  assert.deepEqual(await store.topics.after('quiet', 0, 10, afterMessages), { messages: [], lastSeq: long!.seq, firstSeq: short!.seq })
+  const forgotten = t + 3_600_000 + SEQ_KEPT_AFTER_MS
+  await store.sweep(forgotten - 1)
+  assert.equal((await store.topics.after('quiet', 0, 10, forgotten - 1)).lastSeq, long!.seq)
+  await store.sweep(forgotten)
+  assert.deepEqual(await store.topics.after('quiet', 0, 10, forgotten), { messages: [], lastSeq: 0, firstSeq: 0 })
+  // It starts again above every seq it had.
+  const [again] = await store.topics.append([{ topic: 'quiet', data: 'again', ttlMs: 60_000 }], forgotten)
+  assert.equal(again!.seq, firstSeq(forgotten))
+  assert.ok(again!.seq > long!.seq)
+  await store.close()
 })
 
 test('a turn\'s topic appends are written in one transaction, each topic\'s in call order', async () => {

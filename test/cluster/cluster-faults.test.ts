@@ -135,7 +135,9 @@ test('topic recovery when a node is killed with SIGKILL: the client library resu
       super(url.replace(/^ws:\/\/[^/]+/, target), protocols)
     }
   }
-  const pusher = client(doomed, { token: token({ uid: 'gina' }), WebSocket: Balanced })
+  // The connect token waits at this gate: the test publishes while the client is away.
+  let gate = Promise.resolve()
+  const pusher = client(doomed, { token: async () => { await gate; return token({ uid: 'gina' }) }, WebSocket: Balanced })
   const got = collector<string>()
   const recovered = collector<boolean | undefined>()
   try {
@@ -150,12 +152,15 @@ test('topic recovery when a node is killed with SIGKILL: the client library resu
     assert.deepEqual([first.delivered, first.nodes], [1, 1])
     assert.deepEqual(await got.first(1), ['kick-off'])
 
+    let open!: () => void
+    gate = new Promise((resolve) => (open = resolve))
     child.kill('SIGKILL')
     await once(child, 'exit')
     target = a.wsUrl
     // Published while the client has no connection: kept in the topic's history.
     await a.bus.publish('match:9', 'goal', { ttl: 60 })
     await a.bus.publish('match:9', 'half-time', { ttl: 60 })
+    open()
 
     // The client reconnects (to the survivor) and resubscribes with since: what it missed comes first.
     assert.deepEqual(await recovered.first(2), [undefined, true])

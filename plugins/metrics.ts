@@ -7,7 +7,9 @@ import fastifyMetricsModule, { type IMetricsPluginOptions } from 'fastify-metric
 import * as promClient from 'prom-client'
 import type { PusherConfig } from '../lib/config/config.js'
 import type { HistogramSeries } from '../lib/metrics/histogram.js'
-import { httpDurationHistogram, registerHubMetrics, registerReadinessMetric, registerStoreMetrics, registerTopicMetrics, registerWebhookMetrics } from '../lib/metrics/metrics.js'
+import { httpDurationHistogram, registerHubMetrics, registerReadinessMetric, registerWebhookMetrics } from '../lib/metrics/metrics.js'
+import { registerStoreMetrics } from '../lib/metrics/store-metrics.js'
+import { registerTopicMetrics } from '../lib/metrics/topic-metrics.js'
 
 // fastify-metrics is CommonJS with `exports.default`; from ESM the plugin sits one level down.
 const fastifyMetrics = (fastifyMetricsModule as unknown as { default: FastifyPluginCallback<Partial<IMetricsPluginOptions>> }).default

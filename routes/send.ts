@@ -2,7 +2,6 @@
 // an API key; bodies are JSON or form-encoded (go-pusher posted forms), and /send and
 // /broadcast also take their fields from the query string as go-pusher did.
 import formbody from '@fastify/formbody'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Delivery } from '../lib/bus/bus.js'
@@ -15,7 +14,7 @@ import { assertUid } from '../lib/auth/uid.js'
 import { assertMessageSize } from '../lib/limits/message-size.js'
 import { errorResponses } from './error-schema.js'
 import { messageBodyLimit, SENDER_ERRORS, senderErrors, senderSchemas } from './schemas.js'
-import { checkSchema, formatValidationErrors } from './validation.js'
+import { senderScope } from './validation.js'
 
 interface SendFields {
   uid: string
@@ -29,13 +28,10 @@ export interface SendRoutesOptions {
 }
 
 async function sendRoutes(instance: FastifyInstance, { config }: SendRoutesOptions) {
-  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
+  // `additionalProperties: false` is checked as written (Fastify's default Ajv would
+  // strip unknown fields silently); errors name the offending fields.
+  const fastify = senderScope(instance)
   await fastify.register(formbody)
-  // TypeBox checks `additionalProperties: false` as written (Fastify's default Ajv would
-  // strip unknown fields silently); the formatter names the offending fields.
-  fastify.setValidatorCompiler(checkSchema)
-  fastify.setSchemaErrorFormatter(formatValidationErrors)
-  fastify.addHook('onRequest', fastify.verifySender)
   if (config.sendRateLimit > 0) await limitSendRate(fastify, config)
 
   const schemas = senderSchemas(config)

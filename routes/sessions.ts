@@ -2,7 +2,6 @@
 // GET /stats), ending a user's sessions (POST /users/:uid/disconnect) and revoking their
 // tokens (POST /users/:uid/revoke). Cluster-wide through the bus; every route needs an
 // API key, as the sender API does.
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { isClusterBus } from '../lib/bus/bus.js'
@@ -10,17 +9,14 @@ import type { PusherConfig } from '../lib/config/config.js'
 import { errorResponses } from './error-schema.js'
 import { sessionSchemas } from './session-schemas.js'
 import { SENDER_ERRORS } from './schemas.js'
-import { checkSchema, formatValidationErrors } from './validation.js'
+import { senderScope } from './validation.js'
 
 export interface SessionRoutesOptions {
   config: PusherConfig
 }
 
 async function sessionRoutes(instance: FastifyInstance, { config }: SessionRoutesOptions) {
-  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
-  fastify.setValidatorCompiler(checkSchema)
-  fastify.setSchemaErrorFormatter(formatValidationErrors)
-  fastify.addHook('onRequest', fastify.verifySender)
+  const fastify = senderScope(instance)
 
   const schemas = sessionSchemas(config)
   const errors = errorResponses(SESSION_ERRORS)

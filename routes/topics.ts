@@ -2,7 +2,6 @@
 // (POST /publish, POST /publish/batch), subscribe a user's connections to topics and out
 // of them (POST /users/:uid/topics), and see who watches one (GET /topics/<name>).
 // Cluster-wide through the bus; every route needs an API key, as the sender API does.
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { PusherConfig } from '../lib/config/config.js'
@@ -12,17 +11,14 @@ import { errorResponses } from './error-schema.js'
 import { messageBodyLimit, SENDER_ERRORS } from './schemas.js'
 import { limitSendRate } from './send-rate.js'
 import { topicSchemas } from './topic-schemas.js'
-import { checkSchema, formatValidationErrors } from './validation.js'
+import { senderScope } from './validation.js'
 
 export interface TopicRoutesOptions {
   config: PusherConfig
 }
 
 async function topicRoutes(instance: FastifyInstance, { config }: TopicRoutesOptions) {
-  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
-  fastify.setValidatorCompiler(checkSchema)
-  fastify.setSchemaErrorFormatter(formatValidationErrors)
-  fastify.addHook('onRequest', fastify.verifySender)
+  const fastify = senderScope(instance)
   // Counted apart from the sender routes': a key may make PUSHER_SEND_RATE_LIMIT of each a second.
   if (config.sendRateLimit > 0) await limitSendRate(instance, config)
 

@@ -1,7 +1,8 @@
 // How the hub's HTTP routes check their input, and errors that name the offending fields.
 // Shared by every route plugin (each sets them on its scope, so that a host app's own
 // Ajv options, such as Fastify's default of dropping unknown fields, do not apply here).
-import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
 import { compileCheck } from '../lib/schema-check.js'
 
 /** The route's schema, checked as it is: nothing coerced, nothing dropped. */
@@ -26,4 +27,16 @@ export function formatValidationErrors(errors: FastifySchemaValidationError[], d
   }
   for (const [where, fields] of unknown) sentences.unshift(`${where} has unknown field(s): ${fields.join(', ')}`)
   return new Error(sentences.join('; '))
+}
+
+/**
+ * A scope of the backend's routes (sends, sessions, topics): TypeBox types, input checked
+ * by checkSchema with errors that name the fields, and an API key required first.
+ */
+export function senderScope(instance: FastifyInstance) {
+  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
+  fastify.setValidatorCompiler(checkSchema)
+  fastify.setSchemaErrorFormatter(formatValidationErrors)
+  fastify.addHook('onRequest', fastify.verifySender)
+  return fastify
 }

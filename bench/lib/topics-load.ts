@@ -64,39 +64,46 @@ async function serverCpu(work: () => Promise<void>): Promise<number> {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
-async function fanout(): Promise<Record<string, number>> {
-  const publishes = Number(args.publishes)
-  const tokens = Array.from({ length: size }, (_, i) => sign({ uid: `u${i}`, topics: ['bench'] }))
-  await openClients(base, 'ws', tokens, () => arrivals.count())
-  const publish = (i: number) => post('/publish', { topic: 'bench', message: `p${i}` })
-  const broadcast = (i: number) => post('/broadcast', { message: `b${i}` })
-  // Warm both paths before measuring.
-  for (const call of [publish, broadcast]) {
+/**
+ * Server CPU in ns per delivery of `calls` × `size` deliveries by each of two calls, over
+ * the rounds, after warming both: alternating which goes first, so that neither is always
+ * measured on a warmer process. Medians, and the median of the rounds' ratios (a ÷ b).
+ */
+async function compared(a: (i: number) => Promise<void>, b: (i: number) => Promise<void>, calls: number): Promise<{ a: number; b: number; ratio: number }> {
+  for (const call of [a, b]) {
     const arrived = arrivals.expect(20 * size)
     await inParallel(20, 4, call)
     await arrived
   }
   const measure = async (call: (i: number) => Promise<void>) => {
-    const arrived = arrivals.expect(publishes * size)
+    const arrived = arrivals.expect(calls * size)
     const cpu = await serverCpu(async () => {
-      await inParallel(publishes, 8, call)
+      await inParallel(calls, 8, call)
       await arrived
     })
-    return (cpu * 1000) / (publishes * size)
+    return (cpu * 1000) / (calls * size)
   }
-  const publishNs: number[] = []
-  const broadcastNs: number[] = []
+  const aNs: number[] = []
+  const bNs: number[] = []
   for (let round = 0; round < Number(args.rounds); round++) {
-    // Alternating which goes first, so that neither is always measured on a warmer process.
     if (round % 2 === 0) {
-      publishNs.push(await measure(publish))
-      broadcastNs.push(await measure(broadcast))
+      aNs.push(await measure(a))
+      bNs.push(await measure(b))
     } else {
-      broadcastNs.push(await measure(broadcast))
-      publishNs.push(await measure(publish))
+      bNs.push(await measure(b))
+      aNs.push(await measure(a))
     }
   }
-  return { publishNsPerDelivery: median(publishNs), broadcastNsPerDelivery: median(broadcastNs), ratio: median(publishNs.map((p, i) => p / broadcastNs[i]!)) }
+  return { a: median(aNs), b: median(bNs), ratio: median(aNs.map((x, i) => x / bNs[i]!)) }
+}
+
+async function fanout(): Promise<Record<string, number>> {
+  const tokens = Array.from({ length: size }, (_, i) => sign({ uid: `u${i}`, topics: ['bench'] }))
+  await openClients(base, 'ws', tokens, () => arrivals.count())
+  const publish = (i: number) => post('/publish', { topic: 'bench', message: `p${i}` })
+  const broadcast = (i: number) => post('/broadcast', { message: `b${i}` })
+  const { a, b, ratio } = await compared(publish, broadcast, Number(args.publishes))
+  return { publishNsPerDelivery: a, broadcastNsPerDelivery: b, ratio }
 }
 
 async function subscribe(): Promise<Record<string, number>> {
@@ -185,35 +192,11 @@ async function subscribeAll(sockets: WebSocket[], prefix: string, topic: string,
 }
 
 async function history(): Promise<Record<string, number>> {
-  const publishes = Number(args.publishes)
   const watching = await framedClients(size, 'w')
   await subscribeAll(watching, 'w', 'bench')
   const plain = (i: number) => post('/publish', { topic: 'bench', message: `p${i}` })
   const kept = (i: number) => post('/publish', { topic: 'bench', message: `k${i}`, ttl: 3600 })
-  for (const call of [plain, kept]) {
-    const arrived = arrivals.expect(20 * size)
-    await inParallel(20, 4, call)
-    await arrived
-  }
-  const measure = async (call: (i: number) => Promise<void>) => {
-    const arrived = arrivals.expect(publishes * size)
-    const cpu = await serverCpu(async () => {
-      await inParallel(publishes, 8, call)
-      await arrived
-    })
-    return (cpu * 1000) / (publishes * size)
-  }
-  const keptNs: number[] = []
-  const plainNs: number[] = []
-  for (let round = 0; round < Number(args.rounds); round++) {
-    if (round % 2 === 0) {
-      keptNs.push(await measure(kept))
-      plainNs.push(await measure(plain))
-    } else {
-      plainNs.push(await measure(plain))
-      keptNs.push(await measure(kept))
-    }
-  }
+  const { a: keptNs, b: plainNs, ratio: keptRatio } = await compared(kept, plain, Number(args.publishes))
   for (const ws of watching) ws.terminate()
   // The history holds its last PUSHER_TOPIC_HISTORY_SIZE messages (100 by default): each
   // resuming client gets all of them, then its answer.
@@ -226,9 +209,9 @@ async function history(): Promise<Record<string, number>> {
   for (const ws of others) ws.terminate()
   for (const ws of resumed) ws.terminate()
   return {
-    keptNsPerDelivery: median(keptNs),
-    plainNsPerDelivery: median(plainNs),
-    keptRatio: median(keptNs.map((k, i) => k / plainNs[i]!)),
+    keptNsPerDelivery: keptNs,
+    plainNsPerDelivery: plainNs,
+    keptRatio,
     replayNsPerMessage: (resumeCpu * 1000) / (size * kept100),
   }
 }

@@ -66,6 +66,16 @@ export const INBOUND_BURST_SECONDS = 10
 /** Subscribe requests a client may send at once: a page that opens with this many topics is not refused. */
 export const SUBSCRIBE_BURST = 100
 
+/**
+ * Messages held back, in the order to write them: the stored ones (with meta) in
+ * ascending seq, each in a stored one's place, the others where they came.
+ */
+export function inSeqOrder<T extends { meta: MessageMeta | undefined }>(held: T[]): T[] {
+  const stored = held.filter((m) => m.meta !== undefined).sort((a, b) => a.meta!.seq - b.meta!.seq)
+  let next = 0
+  return held.map((m) => (m.meta === undefined ? m : stored[next++]!))
+}
+
 /** A stored message written to a connection by a replay. */
 export interface ReplayedMessage {
   data: string
@@ -286,9 +296,7 @@ export class Connection {
     const held = this.held ?? []
     this.held = null
     for (const { message } of held) this.heldBytes -= message.length
-    const durable = held.filter((m) => m.meta !== undefined).sort((a, b) => a.meta!.seq - b.meta!.seq)
-    let next = 0
-    return held.map((m) => (m.meta === undefined ? m : durable[next++]!))
+    return inSeqOrder(held)
   }
 
   /**

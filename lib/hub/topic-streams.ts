@@ -12,7 +12,7 @@
 //
 // Plain clients get topic messages as they come: they have no seq to resume from.
 import { performance } from 'node:perf_hooks'
-import type { Connection, ReplayedMessage } from './connection.js'
+import { type Connection, inSeqOrder, type ReplayedMessage } from './connection.js'
 import type { MessageFrames } from './envelope.js'
 import { recoveredFrom } from '../topics/recovery.js'
 
@@ -200,16 +200,14 @@ export class TopicStreams {
     return true
   }
 
-  /** Writes what was held meanwhile: stored messages in ascending seq (each in a stored one's place), minus those written. */
+  /** Writes what was held meanwhile (inSeqOrder), minus the stored messages written already. */
   private release(connection: Connection, topic: string, stream: TopicStream): void {
     const held = stream.held
     stream.held = null
     if (held === null || !this.watching(connection, topic, stream)) return
     for (const frames of held) connection.heldBytes -= frames.message.length
-    const stored = held.filter((f) => f.meta !== undefined).sort((a, b) => a.meta!.seq - b.meta!.seq)
-    let next = 0
     const now = performance.now()
-    for (const frames of held.map((f) => (f.meta === undefined ? f : stored[next++]!))) {
+    for (const frames of inSeqOrder(held)) {
       if (frames.meta !== undefined && frames.meta.seq <= stream.seq) continue
       if (!connection.enqueue(frames.for(true), now)) return
       if (frames.meta !== undefined) stream.seq = frames.meta.seq

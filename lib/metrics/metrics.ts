@@ -1,5 +1,6 @@
-// The hub's Prometheus metrics. Counters and gauges read the hub's plain-number stats
-// at scrape time (collect), so the send path pays for one integer increment, not a
+// The hub's Prometheus metrics; topics and the store have theirs beside it
+// (topic-metrics.ts, store-metrics.ts). Counters and gauges read the hub's plain-number
+// stats at scrape time (collect), so the send path pays for one integer increment, not a
 // prom-client call; histograms are plain-number FastHistograms (histogram.ts).
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { AuthFailureReason } from '../auth/failures.js'
@@ -8,9 +9,7 @@ import type { DisconnectReason } from '../hub/connection.js'
 import { FastHistogram } from './histogram.js'
 import type { Hub } from '../hub/hub.js'
 import { type Bus, isClusterBus } from '../bus/bus.js'
-import type { MessageStatus, MessageStore } from '../store/store.js'
 import type { Readiness } from '../health/readiness.js'
-import { STORE_OPERATIONS, TimedStore } from '../store/timing.js'
 import type { WebhookStats } from '../webhooks/sender.js'
 
 // From 100 µs (a write on loopback) to 2.5 s (a consumer about to be cut off).
@@ -100,139 +99,6 @@ export function registerHubMetrics(
   hub.recordLatency = (seconds) => latency.observe(seconds)
 }
 
-// Store operations: from 50 µs (an SQLite read) to 2.5 s (a store in trouble).
-export const STORE_BUCKETS = [0.00005, ...LATENCY_BUCKETS]
-
-// One publish handed to every subscriber on a node: from 10 µs (a few subscribers) to 2.5 s.
-export const FANOUT_BUCKETS = [0.00001, 0.000025, 0.00005, ...LATENCY_BUCKETS]
-
-/**
- * Topics: what this node's connections watch, the publishes made through this node, and
- * what reached its subscribers. Read at scrape time like the hub's metrics; the fan-out
- * histogram is fed by hub.recordFanout, once per publish that had subscribers here.
- */
-export function registerTopicMetrics(registry: Registry, hub: Hub, bus: Bus): void {
-  const registers = [registry]
-  new Gauge({
-    name: 'pusher_topics',
-    help: 'Topics with at least one subscribed connection on this node',
-    registers,
-    collect() { this.set(hub.topicCount) },
-  })
-  new Gauge({
-    name: 'pusher_topic_subscriptions',
-    help: 'Topic subscriptions on this node, one per connection and topic',
-    registers,
-    collect() { this.set(hub.subscriptionCount) },
-  })
-  new Counter({
-    name: 'pusher_topic_publishes_total',
-    help: 'Publishes to a topic made through this node (POST /publish, each message of a batch, app.bus.publish), by outcome: delivered (written to at least one subscriber, on any node), no_subscribers (nobody watched the topic: normal), unavailable (503: the cluster could not be reached)',
-    labelNames: ['outcome'],
-    registers,
-    collect() { setCounters(this, 'outcome', bus.stats.publishes) },
-  })
-  new Counter({
-    name: 'pusher_topic_deliveries_total',
-    help: 'Topic messages written to subscribed connections of this node, whichever node they were published through',
-    registers,
-    collect() { setCounter(this, hub.stats.topics.delivered) },
-  })
-  new Counter({
-    name: 'pusher_topic_history_replayed_total',
-    help: 'Messages kept in a topic\'s history written to a framed subscriber of this node from the history: what it missed, on a subscribe with since, or a gap filled',
-    registers,
-    collect() { setCounter(this, hub.stats.topics.replayed) },
-  })
-  const fanout = new FastHistogram(
-    'pusher_topic_fanout_seconds',
-    'Time one publish took to hand its frame to every subscriber on this node (queued for writing; each write\'s own latency is in pusher_delivery_latency_seconds)',
-    FANOUT_BUCKETS,
-    registry,
-  ).labels()
-  hub.recordFanout = (seconds) => fanout.observe(seconds)
-}
-
-/**
- * The durable store's metrics, registered only when a store is configured.
- * Counters are this node's own; pusher_store_messages describes the whole store, which
- * in cluster mode (Redis) every node shares: there, every node reports the same value.
- */
-export function registerStoreMetrics(registry: Registry, store: MessageStore): void {
-  const registers = [registry]
-  const { stats } = store
-  new Gauge({
-    name: 'pusher_store_messages',
-    help: 'Messages kept in the durable store, by status: queued (not yet written to a connection), delivered (written, not acknowledged), acked, expired (TTL ran out, or dropped for the per-user limit). Acked and expired ones are kept for keepClosedSeconds, then forgotten. In cluster mode the whole cluster\'s store, the same on every node',
-    labelNames: ['status'],
-    registers,
-    async collect() {
-      this.reset()
-      let counts: Record<MessageStatus, number>
-      try {
-        counts = await store.countByStatus()
-      } catch {
-        // Store unreachable (Redis down) or closing: no sample, rather than a failed scrape.
-        return
-      }
-      for (const [status, count] of Object.entries(counts)) this.set({ status }, count)
-    },
-  })
-  new Counter({
-    name: 'pusher_store_stored_total',
-    help: 'Durable messages stored by this node (sends with a ttl, or durable)',
-    registers,
-    collect() { setCounter(this, stats.stored) },
-  })
-  new Counter({
-    name: 'pusher_store_delivered_total',
-    help: 'Stored messages marked delivered by this node: written to a connection for the first time (live or by a replay)',
-    registers,
-    collect() { setCounter(this, stats.delivered) },
-  })
-  new Counter({
-    name: 'pusher_store_acked_total',
-    help: 'Stored messages acknowledged by clients through this node',
-    registers,
-    collect() { setCounter(this, stats.acked) },
-  })
-  new Counter({
-    name: 'pusher_store_expired_total',
-    help: 'Stored messages expired by this node before being acknowledged, by reason: ttl (its time to live ran out; counted when the sweep, every 30 s, expires it) or queue_limit (dropped, oldest first, when its user had more than PUSHER_MAX_QUEUED_PER_USER messages open)',
-    labelNames: ['reason'],
-    registers,
-    collect() { setCounters(this, 'reason', { ttl: stats.expired - stats.dropped, queue_limit: stats.dropped }) },
-  })
-  new Counter({
-    name: 'pusher_topic_history_stored_total',
-    help: 'Messages published with a ttl that this node kept in their topic\'s history',
-    registers,
-    collect() { setCounter(this, store.topics.stats.stored) },
-  })
-  new Counter({
-    name: 'pusher_topic_history_trimmed_total',
-    help: 'Messages this node removed from a topic\'s history before their ttl ran out: the topic kept PUSHER_TOPIC_HISTORY_SIZE newer ones',
-    registers,
-    collect() { setCounter(this, store.topics.stats.trimmed) },
-  })
-  new Counter({
-    name: 'pusher_store_replayed_total',
-    help: 'Stored messages written to a connection by a replay when it connected (a user catching up on what was sent while away)',
-    registers,
-    collect() { setCounter(this, stats.replayed) },
-  })
-
-  const durations = new FastHistogram(
-    'pusher_store_operation_duration_seconds',
-    'Time a durable store operation took to complete, by operation (append: until the message is durable; mark_delivered, ack, last_seq, open, get, sweep; topic_append: until a topic message is durable in its history, topic_after: a read of it)',
-    STORE_BUCKETS,
-    registry,
-  )
-  // Every operation's series from the start, at zero, so rates and alerts see them at once.
-  const series = Object.fromEntries(STORE_OPERATIONS.map((operation) => [operation, durations.labels({ operation })]))
-  if (store instanceof TimedStore) store.recordDuration = (operation, seconds) => series[operation]!.observe(seconds)
-}
-
 /** Webhooks to the backend, registered only when they are on: this node's deliveries and its queue. */
 export function registerWebhookMetrics(registry: Registry, webhooks: { stats: WebhookStats; queueLength: number }): void {
   const registers = [registry]
@@ -291,12 +157,14 @@ export function httpDurationHistogram(registry: Registry): FastHistogram {
   return new FastHistogram('http_request_duration_seconds', 'request duration in seconds', HTTP_BUCKETS, registry)
 }
 
-function setCounter(counter: Counter, value: number): void {
+/** Sets a counter to a total kept elsewhere (a plain-number stat), at scrape time. */
+export function setCounter(counter: Counter, value: number): void {
   counter.reset()
   counter.inc(value)
 }
 
-function setCounters<L extends string>(counter: Counter<L>, label: L, values: Record<string, number>): void {
+/** setCounter for each label value of `values`. */
+export function setCounters<L extends string>(counter: Counter<L>, label: L, values: Record<string, number>): void {
   counter.reset()
   for (const [key, value] of Object.entries(values)) counter.inc({ [label]: key } as Record<L, string>, value)
 }

@@ -14,8 +14,8 @@
 //                                   lives until its latest message expires
 // Not topic:<topic>: lib/redis/topics.ts keeps each topic's subscriber counts there,
 // under the same prefix.
-import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { MessageIds } from './ids.js'
 import { assertTopics, MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { type NewTopicMessage, SEQ_KEPT_AFTER_MS, type TopicHistory, type TopicHistoryOptions, type TopicHistoryPage, type TopicHistoryStats, type TopicMessage } from './topic-history.js'
 
@@ -97,8 +97,7 @@ function parseMember(topic: string, member: string): TopicMessage {
 export class RedisTopicHistory implements TopicHistory {
   readonly stats: TopicHistoryStats = { stored: 0, trimmed: 0 }
   private readonly redis: Redis & TopicCommands
-  private readonly idPrefix = randomBytes(6).toString('base64url')
-  private idCounter = 0
+  private readonly ids = new MessageIds()
 
   constructor(redis: Redis, private readonly prefix: string, private readonly options: TopicHistoryOptions) {
     redis.defineCommand('pusherTopicAppend', { numberOfKeys: 0, lua: APPEND })
@@ -111,7 +110,7 @@ export class RedisTopicHistory implements TopicHistory {
     assertTopics(messages.map((m) => m.topic), MAX_TOPIC_LENGTH)
     // In order, one script each: auto-pipelining sends them together, Redis runs them in order.
     return Promise.all(messages.map(async ({ topic, data, ttlMs }) => {
-      const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
+      const id = this.ids.next()
       const expiresAt = now + ttlMs
       const [seq, trimmed] = await this.redis.pusherTopicAppend(this.prefix, topic, id, data, now, expiresAt, this.options.maxPerTopic)
       this.stats.stored++

@@ -16,8 +16,8 @@
 //                           what is due and reports the messages still open (webhooks)
 //   write-probe   string    the time of the last checkWritable(), expiring after a minute
 //   topic-seq:<topic>, topic-history:<topic>   the topic history (redis-topics.ts)
-import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { MessageIds } from './ids.js'
 import { assertUids } from '../auth/uid.js'
 import { RedisTopicHistory } from './redis-topics.js'
 import { DEFAULT_TOPIC_HISTORY_SIZE } from './topic-history.js'
@@ -178,8 +178,7 @@ export class RedisStore implements MessageStore {
   onExpired: ((messages: ExpiredMessage[]) => void) | undefined
   readonly topics: RedisTopicHistory
   private readonly redis: Redis & StoreCommands
-  private readonly idPrefix = randomBytes(6).toString('base64url')
-  private idCounter = 0
+  private readonly ids = new MessageIds()
 
   constructor(redis: Redis, private readonly prefix: string, private readonly options: StoreOptions) {
     redis.defineCommand('pusherStoreAppend', { numberOfKeys: 0, lua: APPEND })
@@ -197,7 +196,7 @@ export class RedisStore implements MessageStore {
     assertUids(messages)
     // In order, one script each: auto-pipelining sends them together, Redis runs them in order.
     const stored = await Promise.all(messages.map(async ({ uid, data, ttlMs }) => {
-      const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
+      const id = this.ids.next()
       const reply = await this.redis.pusherStoreAppend(this.prefix, id, uid, data, now, ttlMs, this.options.maxPerUser, this.options.unackedAfterMs ?? 0)
       const [seq, dropped] = reply
       this.stats.stored++

@@ -2,8 +2,8 @@
 // sqlite-schema.ts). Appends made within one event-loop turn are written in one
 // transaction, as the store does for users' messages: a burst of publishes costs one
 // commit, not one per message.
-import { randomBytes } from 'node:crypto'
 import type Database from 'better-sqlite3'
+import { MessageIds } from './ids.js'
 import { assertTopics, MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { firstSeq } from './store.js'
 import { type NewTopicMessage, SEQ_KEPT_AFTER_MS, type TopicHistory, type TopicHistoryOptions, type TopicHistoryPage, type TopicHistoryStats, type TopicMessage } from './topic-history.js'
@@ -26,8 +26,7 @@ interface TopicRow {
 export class SqliteTopicHistory implements TopicHistory {
   readonly stats: TopicHistoryStats = { stored: 0, trimmed: 0 }
   private readonly statements
-  private readonly idPrefix = randomBytes(6).toString('base64url')
-  private idCounter = 0
+  private readonly ids = new MessageIds()
   private pending: PendingAppend[] = []
   private commitScheduled = false
   /** The turn's one transaction; returns what it stored and how many it trimmed, counted once it commits. */
@@ -38,7 +37,7 @@ export class SqliteTopicHistory implements TopicHistory {
   constructor(db: Database.Database, private readonly options: TopicHistoryOptions) {
     this.statements = {
       // As for users' seqs (sqlite.ts): the first is firstSeq(now), then one more each time.
-      // The first seq stays with the topic: seqs below it never existed (recovered()).
+      // The first seq stays with the topic: seqs below it never existed (lib/topics/recovery.ts).
       nextSeq: db.prepare<{ topic: string; first: number; keptUntil: number }, { last: number }>(`INSERT INTO topic_seqs (topic, last, first, kept_until)
         VALUES (@topic, @first, @first, @keptUntil) ON CONFLICT (topic) DO UPDATE SET last = last + 1, kept_until = max(kept_until, excluded.kept_until)
         RETURNING last`),
@@ -126,7 +125,7 @@ export class SqliteTopicHistory implements TopicHistory {
 
   private insert({ topic, data, ttlMs }: NewTopicMessage, now: number): { stored: TopicMessage; trimmed: number } {
     const { last: seq } = this.statements.nextSeq.get({ topic, first: firstSeq(now), keptUntil: now + ttlMs + SEQ_KEPT_AFTER_MS })!
-    const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
+    const id = this.ids.next()
     const expiresAt = now + ttlMs
     this.statements.insert.run(topic, seq, id, data, now, expiresAt)
     // Only those still within their time to live count as trimmed (the stats' meaning);

@@ -3,8 +3,8 @@
 // one transaction, so durability costs one commit per turn, not per message. synchronous=NORMAL makes a
 // commit survive the process being killed (the kernel holds what was written); `sync:
 // 'full'` adds an fsync per commit for surviving a power loss too.
-import { randomBytes } from 'node:crypto'
 import Database from 'better-sqlite3'
+import { MessageIds } from './ids.js'
 import { NOTICE_COLUMNS, type NoticeRow, OPEN, type Row, SCHEMA, SEED_COUNTS, toMessage, toNotice } from './sqlite-schema.js'
 import { assertUids } from '../auth/uid.js'
 import { SqliteTopicHistory } from './sqlite-topics.js'
@@ -52,8 +52,7 @@ export class SqliteStore implements MessageStore {
   readonly topics: SqliteTopicHistory
   private readonly db: Database.Database
   private readonly statements
-  private readonly idPrefix = randomBytes(6).toString('base64url')
-  private idCounter = 0
+  private readonly ids = new MessageIds()
   private pending: PendingAppend[] = []
   /**
    * Open messages per user, as counted by openCount, kept up to date by appends, drops
@@ -271,7 +270,7 @@ export class SqliteStore implements MessageStore {
 
   private insert({ uid, data, ttlMs }: NewMessage, now: number): StoredMessage {
     const { last: seq } = this.statements.nextSeq.get(uid, firstSeq(now))!
-    const id = `${this.idPrefix}${(this.idCounter++).toString(36)}`
+    const id = this.ids.next()
     const expiresAt = now + ttlMs
     this.statements.insert.run(id, uid, seq, data, now, expiresAt)
     if (this.options.unackedAfterMs) this.statements.dueInsert.run(id, now + this.options.unackedAfterMs)

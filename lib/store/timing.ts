@@ -1,6 +1,6 @@
 // Store latency for the metrics, measured in one place for every engine: timedStore()
 // wraps a MessageStore, and each call reports how long it took to settle (resolved or
-// rejected) to recordDuration, which the metrics plugin sets (lib/metrics.ts), the way
+// rejected) to recordDuration, which the metrics plugin sets (lib/metrics/store-metrics.ts), the way
 // it sets hub.recordLatency. Until then, or with metrics off, calls pass straight through.
 import { performance } from 'node:perf_hooks'
 import type { ExpiredMessage, MessageNotice, MessageStatus, MessageStore, NewMessage, StoredMessage, StoreStats } from './store.js'

@@ -6,8 +6,7 @@
 // messages, topic messages are never acknowledged: many clients read them.
 //
 // A subscriber that saw seq N asks for what came after it; whether that is whole tells
-// it if it missed something the history no longer holds (see recovered()).
-import { recoveredFrom } from '../topics/recovery.js'
+// it if it missed something the history no longer holds (lib/topics/recovery.ts).
 
 export interface NewTopicMessage {
   topic: string
@@ -78,10 +77,3 @@ export interface TopicHistory {
   sweep(now?: number): Promise<number>
 }
 
-/**
- * True when nothing between `afterSeq` and a page read after it was lost to the history's
- * size or time to live (lib/topics/recovery.ts).
- */
-export function recovered(afterSeq: number, page: TopicHistoryPage): boolean {
-  return recoveredFrom(afterSeq, page.messages[0]?.seq ?? page.lastSeq + 1, page.firstSeq)
-}

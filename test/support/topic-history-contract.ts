@@ -3,8 +3,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { firstSeq, type MessageStore } from '../../lib/store/store.js'
-import { recovered, type TopicHistory } from '../../lib/store/topic-history.js'
+import type { TopicHistory, TopicHistoryPage } from '../../lib/store/topic-history.js'
+import { recoveredFrom } from '../../lib/topics/recovery.js'
 import { CONTRACT_OPTIONS } from './store-contract.js'
+
+/** The hub's rule (lib/topics/recovery.ts) on a page the history gave after `afterSeq`. */
+const recovered = (afterSeq: number, page: TopicHistoryPage) => recoveredFrom(afterSeq, page.messages[0]?.seq ?? page.lastSeq + 1, page.firstSeq)
 
 const MINUTE = 60_000
 /** Small, so that trimming shows after a few appends. */
@@ -90,7 +94,7 @@ export function topicHistoryContract(engine: string, { sweepRemoves }: TopicEngi
       assert.equal(topics.stats.trimmed, before.trimmed + 2)
     })
 
-    test('recovered(): true when a page starts right after the subscriber\'s seq, false when the history lost some', async () => {
+    test('recovered: true when a page starts right after the subscriber\'s seq, false when the history lost some', async () => {
       await fill('lossy', 7) // seqs 1..7 (from nth), 1..3 trimmed
       const at = async (seen: number, limit = 10, now = t0) => {
         const page = await topics.after('lossy', seen, limit, now)

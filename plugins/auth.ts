@@ -3,14 +3,14 @@
 // `authenticator` option or by decorating `authenticator` before registering the hub.
 // Senders present an API key, checked in constant time by @fastify/bearer-auth.
 import fastifyBearerAuth from '@fastify/bearer-auth'
-import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { AuthFailure, type AuthFailureReason, hintFor } from '../lib/auth/failures.js'
 import { type AuthorizeTopicFn, type Identity, jwtIdentity, topicTokenAuthorizer } from '../lib/auth/jwt-identity.js'
+import { jwtVerifier, type VerifyJwt } from '../lib/auth/jwt-verifier.js'
 
 export type { AuthorizeTopicFn, Identity } from '../lib/auth/jwt-identity.js'
-import type { PusherConfig, ResolvedJwt } from '../lib/config/config.js'
+import type { PusherConfig } from '../lib/config/config.js'
 import { PusherError } from '../lib/errors.js'
 import { checkIdentity } from '../lib/auth/identity.js'
 import { extractToken } from '../lib/auth/token.js'
@@ -81,7 +81,7 @@ export interface AuthPluginOptions {
   authorizeTopic?: AuthorizeTopicFn
 }
 
-function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): Authenticator {
+function jwtAuthenticator(verify: VerifyJwt): Authenticator {
   const identityOf = (token: string): Identity => jwtIdentity(verify, token)
   return {
     authenticate(request) {
@@ -99,21 +99,12 @@ function jwtAuthenticator(verify: (token: string) => Record<string, unknown>): A
 }
 
 async function authPlugin(fastify: FastifyInstance, { config, authenticator, authorizeTopic }: AuthPluginOptions) {
-  let verifyJwt: ((token: string) => Record<string, unknown>) | undefined
+  let verifyJwt: VerifyJwt | undefined
   if (authenticator !== undefined) {
     fastify.decorate('authenticator', typeof authenticator === 'function' ? { authenticate: authenticator } : authenticator)
   } else if (!fastify.hasDecorator('authenticator')) {
     if (config.jwt === undefined) throw new PusherError.CONFIG('no authenticator and no JWT key')
-    const jwt = config.jwt
-    // @fastify/jwt lives in a child context under its own namespace and request
-    // decorator names, so it never meets a host app's own @fastify/jwt.
-    let verify: ((token: string) => Record<string, unknown>) | undefined
-    await fastify.register(async (child) => {
-      await child.register(fastifyJwt, jwtOptions(jwt))
-      const verifier = (child.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]!
-      verify = (token) => verifier.verify(token)
-    })
-    verifyJwt = (token) => verify!(token)
+    verifyJwt = jwtVerifier(config.jwt)
     fastify.decorate('authenticator', jwtAuthenticator(verifyJwt))
   }
   if (authorizeTopic !== undefined) fastify.decorate('authorizeTopic', authorizeTopic)
@@ -230,26 +221,6 @@ async function authPlugin(fastify: FastifyInstance, { config, authenticator, aut
       done(new PusherError.SENDER_UNAUTHORIZED())
     })
   })
-}
-
-const JWT_NAMESPACE = 'pusher'
-
-function jwtOptions(jwt: ResolvedJwt) {
-  return {
-    namespace: JWT_NAMESPACE,
-    decoratorName: 'pusherJwtUser',
-    jwtVerify: 'pusherJwtVerify',
-    jwtDecode: 'pusherJwtDecode',
-    jwtSign: 'pusherJwtSign',
-    // A public key alone puts @fastify/jwt in verify-only mode: the hub never signs.
-    secret: typeof jwt.key === 'string' && jwt.algorithms.every((a) => a.startsWith('HS')) ? jwt.key : { public: jwt.key },
-    verify: {
-      algorithms: jwt.algorithms,
-      cache: jwt.cacheVerified,
-      ...(jwt.issuer !== undefined && { allowedIss: jwt.issuer }),
-      ...(jwt.audience !== undefined && { allowedAud: jwt.audience }),
-    },
-  }
 }
 
 export default fp(authPlugin, { fastify: '5.x', name: 'pusher-auth', dependencies: ['pusher-limits'] })

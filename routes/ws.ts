@@ -132,7 +132,7 @@ async function wsRoute(fastify: FastifyInstance, { config }: WsRouteOptions) {
         expiresAt: request.uidExpiresAt === 0 ? undefined : request.uidExpiresAt,
         issuedAt: request.uidIssuedAt,
         tcp: request.raw.socket,
-        ...(request.uidTopics !== null && { topics: request.uidTopics }),
+        topics: request.uidTopics ?? undefined,
       })
     },
   })

@@ -1,8 +1,9 @@
 // What a JWT proves, for the default authenticator and the default topic check (the
 // auth plugin wires them): the identity a connect token gives, with the same rules for an
 // in-band refresh, and whether a topic token lets a user watch a topic. Verification
-// itself (pinned algorithms, issuer, audience) is the `verify` given, @fastify/jwt's.
+// itself (pinned algorithms, issuer, audience) is the `verify` given (jwt-verifier.ts).
 import { AuthFailure, hintFor, reasonForJwtError } from './failures.js'
+import type { VerifyJwt } from './jwt-verifier.js'
 
 /**
  * Who a connecting request belongs to: the user id, or the user id and when the
@@ -26,7 +27,7 @@ export type Identity = string | {
 export type AuthorizeTopicFn = (uid: string, topic: string, context: { token: string | undefined }) => boolean | Promise<boolean>
 
 /** The identity a connect (or refresh) token proves; throws AuthFailure (401) with a reason otherwise. */
-export function jwtIdentity(verify: (token: string) => Record<string, unknown>, token: string): Identity {
+export function jwtIdentity(verify: VerifyJwt, token: string): Identity {
   let claims: Record<string, unknown>
   try {
     claims = verify(token)
@@ -40,18 +41,21 @@ export function jwtIdentity(verify: (token: string) => Record<string, unknown>, 
   // go-pusher's claim is `uid`; `sub` is the registered JWT claim for the same thing.
   const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
   if (typeof uid !== 'string') throw new AuthFailure('invalid_uid')
-  if (typeof claims.exp !== 'number' && typeof claims.iat !== 'number' && claims.topics === undefined) return uid
+  const { exp, iat, topics } = claims
+  if (typeof exp !== 'number' && typeof iat !== 'number' && topics === undefined) return uid
+  // One shape for every token, built without spreads: this runs once per handshake.
+  // Undefined fields count as absent (identity.ts).
   return {
     uid,
-    ...(typeof claims.exp === 'number' && { expiresAt: claims.exp * 1000 }),
-    ...(typeof claims.iat === 'number' && { issuedAt: claims.iat * 1000 }),
+    expiresAt: typeof exp === 'number' ? exp * 1000 : undefined,
+    issuedAt: typeof iat === 'number' ? iat * 1000 : undefined,
     // Checked with the identity (identity.ts): names and how many.
-    ...(claims.topics !== undefined && { topics: claims.topics as string[] }),
+    topics: topics as string[] | undefined,
   }
 }
 
 /** The default authorizeTopic with JWT: a topic token for this user and this topic, verified like a connect token. */
-export function topicTokenAuthorizer(verify: (token: string) => Record<string, unknown>): AuthorizeTopicFn {
+export function topicTokenAuthorizer(verify: VerifyJwt): AuthorizeTopicFn {
   return (uid, topic, { token }) => {
     if (token === undefined) return false
     const claims = verify(token)

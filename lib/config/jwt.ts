@@ -28,7 +28,7 @@ export interface JwtOptions {
 }
 
 export interface ResolvedJwt {
-  /** The key @fastify/jwt verifies with: the secret, or the public key. */
+  /** The key tokens are verified with (lib/auth/jwt-verifier.ts): the secret, or the public key. */
   key: string | Buffer
   algorithms: JwtAlgorithm[]
   /**

@@ -22,6 +22,12 @@
 // the socket's HTTP parser. Listening to the server's 'upgrade' event instead would make
 // Node hand every upgrade to that listener, even once the WebSocket server has stopped
 // taking them at shutdown.
+//
+// Every handshake and every sender connection passes through here, so the bookkeeping
+// per socket is a property store and an array push: no Map entry (a Map keyed by socket
+// costs an identity hash and a delete, a few hundred ns each) and no 'close' listener.
+// Sockets that made a request or closed are dropped from the list at the next check, or
+// when it has doubled since it was last pruned.
 import type { IncomingMessage, Server } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Refusals } from './refusals.js'
@@ -39,6 +45,12 @@ export interface ConnectionGuardOptions {
 
 /** How long a socket may wait for its first request before an address over its cap loses it. */
 const IDLE_GRACE_MS = 1000
+/** The waiting list is pruned when it reaches this length, or twice its length after the last pruning. */
+const MIN_PRUNE_AT = 1024
+
+/** When a socket came (Date.now()) while it has made no request; 0 once it has. */
+const kArrivedAt = Symbol('fastify-pusher.arrivedAt')
+type GuardedSocket = Socket & { [kArrivedAt]?: number }
 
 const TIMEOUT_BODY = JSON.stringify({
   statusCode: 408,
@@ -51,27 +63,38 @@ const TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nC
 
 export class ConnectionGuard {
   private server: Server | undefined
+  /** The server's open sockets: net.Server's own count, or the guard's where Node has none. */
+  private openSockets: () => number = () => 0
+  /** Counted here only where net.Server keeps no count of its own (see attach()). */
   private open = 0
-  /** Sockets that have made no request yet, with when they came (Date.now()), oldest first. */
-  private readonly waiting = new Map<Socket, number>()
+  private countOpen = false
+  /** Sockets that had made no request when they were last looked at, in arrival order. */
+  private waiting: GuardedSocket[] = []
+  /** Every socket before this index in `waiting` is known not to wait any more. */
+  private head = 0
+  private pruneAt = MIN_PRUNE_AT
   /** Requests whose body was still arriving after their head's turn, with their deadline. */
   private readonly slowBodies = new Map<IncomingMessage, number>()
   private arriving: IncomingMessage[] = []
   private arrivingScheduled = false
   private sweepTimer: NodeJS.Timeout | undefined
   private lastIdleClose = 0
-  private readonly onSocketClose: (this: Socket) => void
+  private readonly onSocketClose: () => void
 
   constructor(private readonly options: ConnectionGuardOptions) {
-    const guard = this
-    this.onSocketClose = function onSocketClose(this: Socket) {
-      guard.open--
-      guard.leaveWaiting(this)
+    this.onSocketClose = () => {
+      this.open--
     }
   }
 
   attach(server: Server): void {
     this.server = server
+    // net.Server counts its sockets for getConnections(), in `_connections`: reading it
+    // costs nothing per socket. Should a Node release drop that field, the guard counts
+    // them itself, with a 'close' listener per socket.
+    const counted = server as Server & { _connections?: unknown }
+    this.countOpen = typeof counted._connections !== 'number'
+    this.openSockets = this.countOpen ? () => this.open : () => counted._connections as number
     tighten(server, this.options)
     server.on('connection', this.onConnection)
     server.on('request', this.onRequest)
@@ -93,20 +116,21 @@ export class ConnectionGuard {
 
   /** The socket has made its first request (an upgrade the WebSocket route took, say): no longer idle. */
   admitted(socket: Socket): void {
-    this.leaveWaiting(socket)
+    ;(socket as GuardedSocket)[kArrivedAt] = 0
   }
 
-  private readonly onConnection = (socket: Socket): void => {
-    this.open++
-    // Not once(): 'close' comes once anyway, and once() would wrap the listener per socket.
-    socket.on('close', this.onSocketClose)
-    this.waiting.set(socket, Date.now())
-    if (this.open >= this.options.shedAt) this.makeRoom(socket)
+  private readonly onConnection = (socket: GuardedSocket): void => {
+    if (this.countOpen) {
+      this.open++
+      socket.on('close', this.onSocketClose)
+    }
+    socket[kArrivedAt] = Date.now()
+    if (this.waiting.push(socket) >= this.pruneAt) this.prune()
+    if (this.openSockets() >= this.options.shedAt) this.makeRoom(socket)
   }
 
   private readonly onRequest = (request: IncomingMessage): void => {
-    const socket = request.socket
-    if (this.waiting.has(socket)) this.leaveWaiting(socket)
+    ;(request.socket as GuardedSocket)[kArrivedAt] = 0
     const length = request.headers['content-length']
     if ((length === undefined || length === '0') && request.headers['transfer-encoding'] === undefined) return
     // The body usually comes in the same packet as the head, and is parsed once this
@@ -117,6 +141,13 @@ export class ConnectionGuard {
     if (this.arrivingScheduled) return
     this.arrivingScheduled = true
     setImmediate(this.watchSlowBodies)
+  }
+
+  /** Drops the sockets that made a request or closed; the list stays within twice what still waits. */
+  private prune(): void {
+    this.waiting = this.waiting.filter(stillWaiting)
+    this.head = 0
+    this.pruneAt = Math.max(MIN_PRUNE_AT, 2 * this.waiting.length)
   }
 
   /** Node's own headersTimeout and requestTimeout (keep-alive sockets after their first request) count too. */
@@ -144,17 +175,23 @@ export class ConnectionGuard {
     // Sockets that have waited their grace, by address, oldest first.
     let idle: Map<string, Socket[]> | undefined
     const young = Math.min(IDLE_GRACE_MS, headersTimeoutMs)
-    // In arrival order: the first socket too young for either check ends the walk.
-    for (const [socket, arrivedAt] of this.waiting) {
-      const waited = now - arrivedAt
+    const waiting = this.waiting
+    const kept: GuardedSocket[] = []
+    // In arrival order: from the first socket too young for either check on, all are kept.
+    let i = 0
+    for (; i < waiting.length; i++) {
+      const socket = waiting[i]!
+      if (!stillWaiting(socket)) continue
+      const waited = now - socket[kArrivedAt]!
       if (waited < young) break
-      if (upgraded(socket)) {
-        this.leaveWaiting(socket)
-      } else if (waited >= headersTimeoutMs) {
-        this.leaveWaiting(socket)
+      if (waited >= headersTimeoutMs) {
         this.options.refusals.refuse('timeout', socket.remoteAddress, `no complete request head within ${headersTimeoutMs} ms: 408, closed`)
+        socket[kArrivedAt] = 0
         endWith408(socket)
-      } else if (maxIdlePerAddress > 0 && waited >= IDLE_GRACE_MS) {
+        continue
+      }
+      kept.push(socket)
+      if (maxIdlePerAddress > 0 && waited >= IDLE_GRACE_MS) {
         const address = socket.remoteAddress ?? ''
         idle ??= new Map()
         const sockets = idle.get(address)
@@ -162,6 +199,10 @@ export class ConnectionGuard {
         else sockets.push(socket)
       }
     }
+    for (; i < waiting.length; i++) if (stillWaiting(waiting[i]!)) kept.push(waiting[i]!)
+    this.waiting = kept
+    this.head = 0
+    this.pruneAt = Math.max(MIN_PRUNE_AT, 2 * kept.length)
     for (const [address, sockets] of idle ?? []) {
       const over = sockets.length - maxIdlePerAddress
       for (let i = 0; i < over; i++) {
@@ -182,13 +223,11 @@ export class ConnectionGuard {
 
   /** The server nears its descriptor budget: free one descriptor for the socket just accepted. */
   private makeRoom(newcomer: Socket): void {
-    for (const oldest of this.waiting.keys()) {
-      if (oldest === newcomer) break
-      if (upgraded(oldest)) {
-        this.leaveWaiting(oldest)
-        continue
-      }
-      this.shed(oldest, `${this.open} open connections, near the descriptor limit: closed the oldest that sent no request`)
+    const waiting = this.waiting
+    while (this.head < waiting.length && !stillWaiting(waiting[this.head]!)) this.head++
+    const oldest = waiting[this.head]
+    if (oldest !== undefined && oldest !== newcomer) {
+      this.shed(oldest, `${this.openSockets()} open connections, near the descriptor limit: closed the oldest that sent no request`)
       return
     }
     const now = Date.now()
@@ -197,20 +236,25 @@ export class ConnectionGuard {
       this.lastIdleClose = now
       this.server.closeIdleConnections()
     }
-    if (this.open >= this.options.shedAt + 32) {
-      this.shed(newcomer, `${this.open} open connections and none idle to close: refused a new one`)
+    if (this.openSockets() >= this.options.shedAt + 32) {
+      this.shed(newcomer, `${this.openSockets()} open connections and none idle to close: refused a new one`)
     }
   }
 
-  private shed(socket: Socket, message: string): void {
-    this.leaveWaiting(socket)
+  private shed(socket: GuardedSocket, message: string): void {
+    socket[kArrivedAt] = 0
     this.options.refusals.refuse('shed', socket.remoteAddress, message)
     socket.destroy()
   }
+}
 
-  private leaveWaiting(socket: Socket): void {
-    this.waiting.delete(socket)
+/** Still a socket that has made no request: open, not upgraded, no request seen. */
+function stillWaiting(socket: GuardedSocket): boolean {
+  if (socket[kArrivedAt] === 0 || socket.destroyed || upgraded(socket)) {
+    socket[kArrivedAt] = 0
+    return false
   }
+  return true
 }
 
 /** Node let go of the socket's HTTP parser: it was upgraded (to a WebSocket) and is no longer HTTP's. */

@@ -4,7 +4,9 @@
 // within seconds of each other. On this VM, whose speed drifts by up to 2x between
 // periods, two runs made one after the other cannot show a change of a few percent.
 //
-//   npm run bench:ab -- [--base HEAD] [--rounds 6]
+//   npm run bench:ab -- [--base HEAD] [--rounds 6] [--handshakes 2000]
+// --handshakes: per server and round; more of them steady the handshake figure, whose
+// rounds vary most (a slice's garbage is collected in whichever slice comes next).
 //
 // The base is checked out and built in a git worktree under /tmp. Prints the interleaved
 // table for the floor, the base and the working tree, then the working tree's figures
@@ -16,7 +18,7 @@ import { formatInterleaved, type Interleaved } from './lib/report.js'
 import { prepare, runSideBySide, servers } from './lib/servers.js'
 import { median } from './lib/stats.js'
 
-const { values: args } = parseArgs({ options: { base: { type: 'string', default: 'HEAD' }, rounds: { type: 'string', default: '6' } } })
+const { values: args } = parseArgs({ options: { base: { type: 'string', default: 'HEAD' }, rounds: { type: 'string', default: '6' }, handshakes: { type: 'string', default: '2000' } } })
 const baseDir = '/tmp/fastify-pusher-ab-base'
 
 prepare()
@@ -34,7 +36,7 @@ const specs = {
 }
 let figures: Interleaved
 try {
-  figures = await runSideBySide(specs, 9400, ['--rounds', args.rounds!, '--batch', 'base', '--batch', 'current'])
+  figures = await runSideBySide(specs, 9400, ['--rounds', args.rounds!, '--handshake-slice', args.handshakes!, '--batch', 'base', '--batch', 'current'])
 } finally {
   sh(`git worktree remove --force ${baseDir}`)
 }

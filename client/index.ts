@@ -9,8 +9,8 @@
 // the same file bundles for a page and runs on Node with `ws`.
 import { backoffDelay, type BackoffOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
-import { ackFrame, parseServerFrame, type PusherMessage, refreshFrame } from './frames.js'
-import { refreshDelay, tokenExpiresAt } from './refresh.js'
+import { ackFrame, parseServerFrame, type PusherMessage } from './frames.js'
+import { InBandRefresh, type RefreshLink, tokenExpiresAt } from './refresh.js'
 import type { SubscribeOptions, Subscription, TopicMessage } from './subscription.js'
 import { Topics } from './topics.js'
 import { CloseCode } from '../lib/hub/close-codes.js'
@@ -148,17 +148,13 @@ export class PusherClient extends Emitter<PusherClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private ackTimer: ReturnType<typeof setTimeout> | undefined
   private stableTimer: ReturnType<typeof setTimeout> | undefined
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined
-  /** When the current connection's credentials expire, as the hub last said (ms since the epoch). */
-  private credentialsExpireAt: number | undefined
-  /** A refresh frame was sent on the current connection and not answered yet. */
-  private refreshSent = false
-  /** Cleared once a hub would not take a refresh frame (older than refresh, or the token too large for it). */
-  private refreshInBand = true
   /** When the current connection opened (Date.now()). */
   private openedAt = 0
   private closeWaiters: Array<() => void> = []
   private readonly topics: Topics
+  private readonly refresh: InBandRefresh
+  /** The current connection, as the in-band refresh sends on it. */
+  private refreshLink: RefreshLink | undefined
 
   constructor(private readonly options: PusherClientOptions) {
     super()
@@ -177,6 +173,8 @@ export class PusherClient extends Emitter<PusherClientEvents> {
       topicMessage: (message) => this.emit('topicMessage', message),
       reportError: (error) => this.emit('error', error),
     })
+    const { token } = options
+    this.refresh = new InBandRefresh(typeof token === 'string' ? undefined : token, (error) => this.emit('error', asError(error, 'the token function failed')))
   }
 
   /** The seq of the last durable message emitted (or the `lastSeq` option until one is). */
@@ -215,7 +213,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     this.halt()
     clearTimeout(this.retryTimer)
     clearTimeout(this.ackTimer)
-    clearTimeout(this.refreshTimer)
+    this.refresh.stop()
     const socket = this.socket
     if (socket === undefined) return Promise.resolve()
     return new Promise((resolve) => {
@@ -294,44 +292,13 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     // everything up to seq, so one frame settles it.
     if (this.seq > 0) socket.send(ackFrame(this.seq))
     this.ackedSeq = this.seq
-    this.scheduleRefresh(socket, expiresAt)
+    this.refreshLink = {
+      send: (frame) => socket.send(frame),
+      live: () => socket === this.socket && !this.stopped && socket.readyState === OPEN,
+    }
+    this.refresh.schedule(this.refreshLink, expiresAt)
     this.topics.opened({ send: (frame) => { if (socket.readyState === OPEN) socket.send(frame) } })
     this.emit('open', undefined)
-  }
-
-  /**
-   * Plans the next in-band refresh of `socket`'s credentials, which expire at
-   * `expiresAt`. Only with a token function: a fixed token cannot be renewed.
-   */
-  private scheduleRefresh(socket: WebSocketLike, expiresAt: number | null | undefined): void {
-    clearTimeout(this.refreshTimer)
-    this.refreshTimer = undefined
-    this.credentialsExpireAt = expiresAt ?? undefined
-    if (expiresAt == null || typeof this.options.token === 'string' || !this.refreshInBand) return
-    const delay = refreshDelay(expiresAt, Date.now())
-    if (delay !== undefined) this.refreshTimer = setTimeout(() => void this.refresh(socket), delay)
-  }
-
-  /** Asks the token function for a fresh token and sends it on `socket`, if that is still the connection. */
-  private async refresh(socket: WebSocketLike): Promise<void> {
-    this.refreshTimer = undefined
-    if (socket !== this.socket || this.stopped || typeof this.options.token === 'string') return
-    let token: string
-    try {
-      token = await this.options.token()
-    } catch (error) {
-      // No retry: at exp the hub closes with 4001, and the reconnect asks again.
-      if (socket === this.socket && !this.stopped) this.emit('error', asError(error, 'the token function failed'))
-      return
-    }
-    if (socket !== this.socket || this.stopped || socket.readyState !== OPEN) return
-    // A token function that caches its token may hand back the one in use: sending it
-    // would move nothing, and the next refresh, at half the shorter remaining life, would
-    // ask again and again. Let the hub close at exp (4001); the reconnect asks once more.
-    const expiresAt = tokenExpiresAt(token)
-    if (expiresAt !== undefined && this.credentialsExpireAt !== undefined && expiresAt <= this.credentialsExpireAt) return
-    this.refreshSent = true
-    socket.send(refreshFrame(token))
   }
 
   private onMessage(socket: WebSocketLike, data: unknown): void {
@@ -341,8 +308,7 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     if ('error' in message) return this.emit('error', new Error(message.error))
     if ('type' in message) {
       if (message.type !== 'refreshed') return this.topics.answered(message)
-      this.refreshSent = false
-      this.scheduleRefresh(socket, message.expiresAt)
+      if (this.refreshLink !== undefined) this.refresh.refreshed(this.refreshLink, message.expiresAt)
       return this.emit('refresh', { expiresAt: message.expiresAt })
     }
     // Not the user's stream: never acked, never moves lastSeq.
@@ -379,21 +345,16 @@ export class PusherClient extends Emitter<PusherClientEvents> {
     clearTimeout(this.ackTimer)
     this.ackTimer = undefined
     clearTimeout(this.stableTimer)
-    clearTimeout(this.refreshTimer)
-    this.refreshTimer = undefined
-    // Refused in answer to a refresh frame: a hub older than refresh (1008, unknown frame
-    // type; in a rolling upgrade), or a token larger than its frame limit (1009). Another
-    // refresh would fail the same way, but a reconnect, with the token in the handshake, not.
-    const refreshRefusedFrame = FINAL_CLOSE_CODES.has(code) && this.refreshSent
-    this.refreshSent = false
+    this.refreshLink = undefined
+    // Refused in answer to a refresh frame: no more of those; the reconnect brings a fresh token.
+    const refreshRefusedFrame = this.refresh.closed(FINAL_CLOSE_CODES.has(code)) && !this.stopped
     // The same for subscribe requests: a hub older than topics, or a topic token too large.
     // Those subscriptions fail; the connection itself is fine without them.
     const topicsRefusedFrame = FINAL_CLOSE_CODES.has(code) && this.topics.awaitingAnswers && !this.stopped
     const topicsRefusal = `the hub closed the connection with ${code} (${reason}) when asked for topics: it is older than topics, or a topic token is too large for it`
     if (topicsRefusedFrame) this.topics.refusedFrame(topicsRefusal)
     this.topics.closed()
-    if (refreshRefusedFrame && !this.stopped) {
-      this.refreshInBand = false
+    if (refreshRefusedFrame) {
       this.emit('error', new Error(`the hub closed the connection with ${code} (${reason}) when sent a token refresh: renewing the token by reconnecting from now on`))
     } else if (topicsRefusedFrame) {
       this.emit('error', new Error(`${topicsRefusal}: those subscriptions failed; reconnecting`))

@@ -11,34 +11,26 @@
 // The base is checked out and built in a git worktree under /tmp. Prints the interleaved
 // table for the floor, the base and the working tree, then the working tree's figures
 // divided by the base's, round by round (median and range).
-import { existsSync, symlinkSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { log, root, sh } from './lib/harness.js'
 import { formatInterleaved, type Interleaved } from './lib/report.js'
-import { prepare, runSideBySide, servers } from './lib/servers.js'
+import { buildBase, prepare, runSideBySide, servers } from './lib/servers.js'
 import { median } from './lib/stats.js'
 
 const { values: args } = parseArgs({ options: { base: { type: 'string', default: 'HEAD' }, rounds: { type: 'string', default: '6' }, handshakes: { type: 'string', default: '2000' } } })
-const baseDir = '/tmp/fastify-pusher-ab-base'
 
 prepare()
-const revision = sh(`git rev-parse --short ${args.base}`)
-log(`building the base, ${args.base} (${revision}), in ${baseDir}`)
-sh(`git worktree remove --force ${baseDir} 2>/dev/null; rm -rf ${baseDir}; git worktree prune; git worktree add --detach ${baseDir} ${revision}`)
-if (!existsSync(`${baseDir}/node_modules`)) symlinkSync(`${root}node_modules`, `${baseDir}/node_modules`)
-sh(`cd ${baseDir} && npx tsc -p tsconfig.build.json`)
-
-const pusher = servers.pusher!
+const base = buildBase(args.base!)
+const revision = base.revision
 const specs = {
   floor: servers.floor!,
-  base: { ...pusher, command: [`${baseDir}/node_modules/fastify-cli/cli.js`, 'start', '--options', '-l', 'warn', `${baseDir}/dist/app.js`] },
-  current: pusher,
+  base: base.spec,
+  current: servers.pusher!,
 }
 let figures: Interleaved
 try {
   figures = await runSideBySide(specs, 9400, ['--rounds', args.rounds!, '--handshake-slice', args.handshakes!, '--batch', 'base', '--batch', 'current'])
 } finally {
-  sh(`git worktree remove --force ${baseDir}`)
+  base.remove()
 }
 
 const names = { floor: servers.floor!.name, base: `fastify-pusher at ${revision}`, current: 'fastify-pusher, working tree' }

@@ -38,12 +38,23 @@ const packageOf = (url: string): string | undefined => {
   return undefined
 }
 
+/** Which samples count: those after the last one whose stack holds a function named `after`, or from the first that holds `from`. */
+export interface ProfileWindow {
+  after?: string
+  from?: string
+  /**
+   * Count the time of Node's own code (node:net, streams, the http parser) for the package
+   * that called into it, as native time is: then ws carries the upgrade's socket work.
+   */
+  nodeToCaller?: boolean
+}
+
 /**
- * Summarizes `path`. With `after`, only the samples taken after the last one whose stack
- * holds a function of that name count: e.g. 'completeUpgrade' leaves the startup and the
- * handshakes out of a unicast profile.
+ * Summarizes `path`, all of it or a window: `after: 'completeUpgrade'` leaves the startup
+ * and the handshakes out of a unicast profile; `from: 'completeUpgrade'` leaves the
+ * startup out of a handshakes profile.
  */
-export function summarizeProfile(path: string, after?: string): ProfileSummary {
+export function summarizeProfile(path: string, { after, from, nodeToCaller = false }: ProfileWindow = {}): ProfileSummary {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
   const parent = new Map<number, number>()
@@ -53,12 +64,15 @@ export function summarizeProfile(path: string, after?: string): ProfileSummary {
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) stack.push(nodes.get(at)!)
     return stack.reverse()
   }
+  const holds = (id: number, name: string) => stackOf(id).some((node) => node.callFrame.functionName === name)
 
   let first = 0
   if (after !== undefined) {
     profile.samples.forEach((id, i) => {
-      if (stackOf(id).some((node) => node.callFrame.functionName === after)) first = i + 1
+      if (holds(id, after)) first = i + 1
     })
+  } else if (from !== undefined) {
+    first = Math.max(0, profile.samples.findIndex((id) => holds(id, from)))
   }
   // Time per sampled node; a sample's delta is the time since the one before it.
   const timeOf = new Map<number, number>()
@@ -79,8 +93,9 @@ export function summarizeProfile(path: string, after?: string): ProfileSummary {
     const name = functionName(leaf)
     byFunction.set(name, (byFunction.get(name) ?? 0) + micros)
     // Native frames (a syscall, the GC) count for the nearest JavaScript frame's package.
-    const owner = [...stack].reverse().map((node) => packageOf(node.callFrame.url)).find((found) => found !== undefined)
-    const pkg = owner ?? leaf.callFrame.functionName
+    const packages = [...stack].reverse().map((node) => packageOf(node.callFrame.url))
+    const owner = packages.find((found) => found !== undefined && !(nodeToCaller && found === 'node'))
+    const pkg = owner ?? (packages.includes('node') ? 'node' : leaf.callFrame.functionName)
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + micros)
     const line = stack.filter((node) => node.callFrame.functionName !== '(root)').map(functionName).join(';')
     collapsed.set(line, (collapsed.get(line) ?? 0) + micros)

@@ -2,7 +2,8 @@
 // reference servers of bench/reference/ (the floor, socket.io, and two of our own) built.
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { log, pinned, runGenerator, sh, waitForPort } from './harness.js'
+import { existsSync, symlinkSync } from 'node:fs'
+import { log, pinned, root, runGenerator, sh, waitForPort } from './harness.js'
 import type { Interleaved } from './report.js'
 
 export const API_KEY = 'bench-api-key-0123456789'
@@ -69,6 +70,32 @@ export function prepare(): void {
   sh('npm run build')
   // Compiled like the hub, not run through tsx, whose helpers would cost them CPU per request.
   sh('npx tsc -p tsconfig.bench.json')
+}
+
+/** A revision of fastify-pusher, built in a git worktree, to measure the working tree against. */
+export interface BaseBuild {
+  /** The short commit id. */
+  revision: string
+  /** fastify-pusher's server spec, run from the worktree. */
+  spec: ServerSpec
+  /** Removes the worktree. */
+  remove(): void
+}
+
+/** Checks `rev` out in a worktree under /tmp (with this checkout's node_modules) and builds it. */
+export function buildBase(rev: string): BaseBuild {
+  const dir = '/tmp/fastify-pusher-ab-base'
+  const revision = sh(`git rev-parse --short ${rev}`)
+  log(`building the base, ${rev} (${revision}), in ${dir}`)
+  sh(`git worktree remove --force ${dir} 2>/dev/null; rm -rf ${dir}; git worktree prune; git worktree add --detach ${dir} ${revision}`)
+  if (!existsSync(`${dir}/node_modules`)) symlinkSync(`${root}node_modules`, `${dir}/node_modules`)
+  sh(`cd ${dir} && npx tsc -p tsconfig.build.json`)
+  const pusher = servers.pusher!
+  return {
+    revision,
+    spec: { ...pusher, name: `fastify-pusher at ${revision}`, command: [`${dir}/node_modules/fastify-cli/cli.js`, 'start', '--options', '-l', 'warn', `${dir}/dist/app.js`] },
+    remove: () => sh(`git worktree remove --force ${dir}`),
+  }
 }
 
 /**

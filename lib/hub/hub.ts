@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { WebSocket } from 'ws'
 import { CloseCode } from './close-codes.js'
+import { type CloseFrame, closeAllGoingAway, closeWithGrace, CUTS, type CutReason, FOR_GOOD } from './closing.js'
 import { Connection, type ConnectionOptions, type ConnectionOwner, type DisconnectReason } from './connection.js'
 import { MessageFrames, type MessageMeta, parseClientFrame, refreshedFrame } from './envelope.js'
 import { HubTopics } from './hub-topics.js'
@@ -25,18 +26,6 @@ type SocketWithConnection = WebSocket & { [kConnection]: Connection }
 function onSocketPong(this: WebSocket): void {
   ;(this as SocketWithConnection)[kConnection].awaitingPong = false
 }
-
-/** How a connection the hub gives up on is told, and how long it has to read that. */
-const CUTS = {
-  slow_consumer: { code: CloseCode.SLOW_CONSUMER, reason: 'slow consumer: too many unread bytes' },
-  token_expired: { code: CloseCode.TOKEN_EXPIRED, reason: 'token expired: fetch a fresh token and reconnect' },
-  frame_flood: { code: CloseCode.POLICY_VIOLATION, reason: 'too many frames: slow down' },
-  kicked: { code: CloseCode.DISCONNECTED, reason: 'disconnected by the server: reconnect later' },
-  revoked: { code: CloseCode.TOKEN_REVOKED, reason: 'token revoked: fetch a fresh token and reconnect' },
-  refresh_refused: { code: CloseCode.REFRESH_REFUSED, reason: 'token refresh refused: fetch a fresh token and reconnect' },
-} as const
-
-const FOR_GOOD = { code: CloseCode.DISCONNECTED_FOR_GOOD, reason: 'disconnected by the server: do not reconnect' }
 
 export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
   readonly maxBufferedBytes: number
@@ -343,22 +332,8 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
     // What was sent before the close must reach the wire before the close frame does.
     this.flushAll()
     const open = [...this.connections()]
-    if (open.length === 0) return
-    await new Promise<void>((resolve) => {
-      let remaining = open.length
-      const timer = setTimeout(() => {
-        for (const connection of open) connection.socket.terminate()
-      }, timeoutMs)
-      for (const connection of open) {
-        connection.socket.once('close', () => {
-          if (--remaining > 0) return
-          clearTimeout(timer)
-          resolve()
-        })
-        connection.endReason = 'shutdown'
-        connection.socket.close(CloseCode.GOING_AWAY, 'server shutting down')
-      }
-    })
+    for (const connection of open) connection.endReason = 'shutdown'
+    await closeAllGoingAway(open.map((connection) => connection.socket), timeoutMs)
   }
 
   // ConnectionOwner: called by Connection on its write path.
@@ -422,7 +397,7 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
    * flooding client is no longer read from); a peer that stopped answering pings cannot
    * read anything, so it is destroyed.
    */
-  private drop(connection: Connection, reason: 'heartbeat_timeout' | keyof typeof CUTS, close: { code: number; reason: string } = CUTS[reason as keyof typeof CUTS]): void {
+  private drop(connection: Connection, reason: 'heartbeat_timeout' | CutReason, close: CloseFrame = CUTS[reason as CutReason]): void {
     if (connection.endReason !== undefined) return
     connection.endReason = reason
     this.end(connection, reason)
@@ -431,15 +406,11 @@ export class Hub extends EventEmitter<HubEvents> implements ConnectionOwner {
       socket.terminate()
       return
     }
-    if (reason === 'frame_flood') socket.pause()
-    socket.close(close.code, close.reason)
-    const timer = setTimeout(() => socket.terminate(), this.closeGraceMs)
-    timer.unref()
-    socket.once('close', () => clearTimeout(timer))
+    closeWithGrace(socket, close, this.closeGraceMs, reason === 'frame_flood')
   }
 
   /** drop() for every connection of `uid` that `which` picks; returns how many. */
-  private dropEach(uid: string, reason: 'kicked' | 'revoked', close: { code: number; reason: string }, which: (connection: Connection) => boolean): number {
+  private dropEach(uid: string, reason: 'kicked' | 'revoked', close: CloseFrame, which: (connection: Connection) => boolean): number {
     const set = this.users.get(uid)
     if (set === undefined) return 0
     let closed = 0

@@ -73,7 +73,7 @@ async function storePlugin(fastify: FastifyInstance, { config }: StorePluginOpti
       const page = await store.topics.after(topic, afterSeq, limit)
       return { lastSeq: page.lastSeq, firstSeq: page.firstSeq, messages: page.messages.map((m) => ({ data: m.data, meta: { id: m.id, seq: m.seq, time: m.createdAt } })) }
     },
-    settled: isClusterBus(bus) ? () => bus.topicsSettled() : undefined,
+    settled: isClusterBus(bus) ? () => bus.topicsListening() : undefined,
     warn,
   })
 

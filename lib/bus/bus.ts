@@ -203,6 +203,8 @@ export interface ClusterBus extends Bus {
   presenceSettled(): Promise<void>
   /** Resolves once the topic counts changed so far (subscribes, unsubscribes) are written to Redis, or failed. */
   topicsSettled(): Promise<void>
+  /** Resolves once this node listens to the channel of every topic it has subscribers to, or failed to. */
+  topicsListening(): Promise<void>
 }
 
 export function isClusterBus(bus: Bus): bus is ClusterBus {

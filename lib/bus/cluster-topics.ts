@@ -77,8 +77,17 @@ export class ClusterTopics {
 
   /** Resolves once this node listens to the topics it has subscribers to, and their counts are written to Redis (or either failed). */
   async settled(): Promise<void> {
-    await this.listened
+    await this.listening()
     await this.countWrites.settled()
+  }
+
+  /**
+   * Resolves once this node listens to the topics it has subscribers to (or the SUBSCRIBE
+   * failed). A publish reaches a topic's channel whatever the counts say (they are for
+   * answers and GET /topics), so this is all a subscriber's history read must wait for.
+   */
+  async listening(): Promise<void> {
+    await this.listened
   }
 
   /**

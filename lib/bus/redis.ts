@@ -136,6 +136,11 @@ export class RedisBus extends BusBase implements ClusterBus {
     return this.topics.settled()
   }
 
+  /** Resolves once this node listens to every topic it has subscribers to (or failed to). */
+  topicsListening(): Promise<void> {
+    return this.topics.listening()
+  }
+
   /** Resolves once both connections are up and this node's channels are subscribed again. */
   async whenRedisReady(): Promise<void> {
     const ready = (client: Redis) =>

@@ -11,7 +11,8 @@
 //                                   long as the counter
 //   topic-history:<topic>  zset     seq -> "seq:id:created:expires:data" (data last: it
 //                                   may hold colons; ids are base64url, the rest digits);
-//                                   lives until its latest message expires
+//                                   lives until its latest message expires; each append
+//                                   drops expired members from its front
 // Not topic:<topic>: lib/redis/topics.ts keeps each topic's subscriber counts there,
 // under the same prefix.
 import type { Redis } from 'ioredis'
@@ -19,6 +20,9 @@ import { MessageIds } from './ids.js'
 import { assertTopics, MAX_TOPIC_LENGTH } from '../topics/name.js'
 import { type NewTopicMessage, SEQ_KEPT_AFTER_MS, type TopicHistory, type TopicHistoryOptions, type TopicHistoryPage, type TopicHistoryStats, type TopicMessage } from './topic-history.js'
 
+
+/** Expired messages an append removes from the front of its topic's history, at most. */
+const EXPIRED_PER_APPEND = 8
 
 // The expiry field of a member, in Lua: the fourth, before the data.
 const EXPIRES_OF = `
@@ -38,6 +42,14 @@ if seq == 1 then
 end
 -- %d, not ..: Lua writes a number this large as 1.8e+15 when concatenated.
 redis.call('ZADD', key, seq, string.format('%d', seq) .. ':' .. id .. ':' .. ARGV[5] .. ':' .. expiresAt .. ':' .. data)
+-- Expired messages at the front leave first, up to ${EXPIRED_PER_APPEND} an append: a topic
+-- then keeps about what is live, and a resuming read does not walk past the dead. (One
+-- expired behind a longer-lived one waits for the trim or the key's expiry.)
+for _ = 1, ${EXPIRED_PER_APPEND} do
+  local front = redis.call('ZRANGE', key, 0, 0)[1]
+  if front == nil or expires(front) > now then break end
+  redis.call('ZPOPMIN', key)
+end
 local trimmed = 0
 local over = redis.call('ZCARD', key) - max
 if over > 0 then
@@ -125,9 +137,9 @@ export class RedisTopicHistory implements TopicHistory {
   }
 
   /**
-   * Nothing to do, so 0 without a round trip: a reader skips expired members, each
-   * append trims its topic to maxPerTopic, and a topic's key expires with its latest
-   * message. What an expired member costs until then is its memory, within maxPerTopic.
+   * Nothing to do, so 0 without a round trip: each append removes its topic's expired
+   * messages from the front and trims it to maxPerTopic, a reader skips expired members,
+   * and a topic no one publishes to expires with its latest message.
    */
   async sweep(_now?: number): Promise<number> {
     return 0

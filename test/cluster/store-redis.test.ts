@@ -55,6 +55,31 @@ if (await redisReachable()) {
     }
   })
 
+  test('each append takes up to 8 expired messages off its topic\'s front: a quiet topic keeps what is live', async () => {
+    const own = testPrefix()
+    const link = new Redis(REDIS_URL, { enableAutoPipelining: true })
+    const store = new RedisStore(link, own, { ...TOPIC_CONTRACT_OPTIONS, maxPerTopic: 100 })
+    const t = 1_800_000_000_000
+    try {
+      await store.topics.append(Array.from({ length: 20 }, (_, i) => ({ topic: 'quiet', data: `short${i + 1}`, ttlMs: 1000 })), t)
+      const kept = () => link.zcard(`${own}topic-history:quiet`)
+      assert.equal(await kept(), 20)
+      const later = t + 2000
+      const sizes = []
+      for (let i = 1; i <= 3; i++) {
+        await store.topics.append([{ topic: 'quiet', data: `live${i}`, ttlMs: 60_000 }], later)
+        sizes.push(await kept())
+      }
+      // 20 expired: 8 go with the first append (12 + 1 live), 8 with the second (4 + 2), the last 4 with the third (0 + 3).
+      assert.deepEqual(sizes, [13, 6, 3])
+      assert.equal(store.topics.stats.trimmed, 0, 'expired messages are not counted as trimmed')
+      assert.deepEqual((await store.topics.after('quiet', 0, 10, later)).messages.map((m) => m.data), ['live1', 'live2', 'live3'])
+    } finally {
+      link.disconnect()
+      await dropPrefix(own)
+    }
+  })
+
   test('two nodes appending to one topic at once get unique, contiguous seqs', async () => {
     const own = testPrefix()
     const links = [new Redis(REDIS_URL, { enableAutoPipelining: true }), new Redis(REDIS_URL, { enableAutoPipelining: true })]

@@ -11,7 +11,7 @@ import { Refusals } from '../lib/limits/refusals.js'
 const SOCKETS = 20_000
 const guard = new ConnectionGuard({
   headersTimeoutMs: 10_000, bodyTimeoutMs: 10_000, keepAliveTimeoutMs: 72_000,
-  maxIdlePerAddress: 64, shedAt: Number.POSITIVE_INFINITY, refusals: new Refusals(() => {}),
+  maxIdlePerAddress: 64, shedAt: Number.POSITIVE_INFINITY, refusals: new Refusals(() => {}), warn: () => {},
 })
 // Only the events the guard listens to, and the timeouts it tightens.
 const server = Object.assign(new EventEmitter(), { headersTimeout: 60_000, requestTimeout: 0, keepAliveTimeout: 72_000 })

@@ -58,6 +58,7 @@ async function limitsPlugin(fastify: FastifyInstance, { config }: LimitsPluginOp
       maxIdlePerAddress: config.maxIdleConnectionsPerAddress,
       shedAt,
       refusals,
+      warn: (message) => fastify.log.warn(message),
     })
     guard.attach(server)
     guards.set(server, guard)

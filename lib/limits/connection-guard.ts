@@ -28,8 +28,16 @@
 // costs an identity hash and a delete, a few hundred ns each) and no 'close' listener.
 // Sockets that made a request or closed are dropped from the list at the next check, or
 // when it has doubled since it was last pruned.
+//
+// HTTPS: 'connection' gives the TCP socket, HTTP runs on the TLS socket that
+// 'secureConnection' gives once the TLS handshake is done. The TLS socket then takes
+// the TCP socket's place, due for its request head at the same time; a TCP socket that
+// never finishes its handshake is destroyed (a 408 in plain text would mean nothing to
+// a TLS client). Node links the two by the TLS socket's `_parent`; without that link the
+// guard leaves the handshake phase to Node's own handshakeTimeout, and says so.
 import type { IncomingMessage, Server } from 'node:http'
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
+import { Server as TlsServer, TLSSocket } from 'node:tls'
 import type { Refusals } from './refusals.js'
 
 export interface ConnectionGuardOptions {
@@ -41,6 +49,8 @@ export interface ConnectionGuardOptions {
   /** Open sockets at which idle ones are shed; Infinity: never. */
   shedAt: number
   refusals: Refusals
+  /** Where the guard says what it cannot do (the Fastify log). */
+  warn(message: string): void
 }
 
 /** How long a socket may wait for its first request before an address over its cap loses it. */
@@ -68,6 +78,10 @@ export class ConnectionGuard {
   /** Counted here only where net.Server keeps no count of its own (see attach()). */
   private open = 0
   private countOpen = false
+  /** An HTTPS server: its TCP sockets wait for their TLS handshake, then their TLS sockets for a request. */
+  private tls = false
+  /** Whether TCP sockets of an HTTPS server are watched before their handshake (Node links TLS sockets to them). */
+  private watchHandshakes = true
   /** Sockets that had made no request when they were last looked at, in arrival order. */
   private waiting: GuardedSocket[] = []
   /** Every socket before this index in `waiting` is known not to wait any more. */
@@ -95,8 +109,10 @@ export class ConnectionGuard {
     const counted = server as Server & { _connections?: unknown }
     this.countOpen = typeof counted._connections !== 'number'
     this.openSockets = this.countOpen ? () => this.open : () => counted._connections as number
+    this.tls = server instanceof TlsServer
     tighten(server, this.options)
     server.on('connection', this.onConnection)
+    if (this.tls) server.on('secureConnection', this.onSecureConnection)
     server.on('request', this.onRequest)
     server.on('clientError', this.onClientError)
     const every = Math.max(50, Math.min(IDLE_GRACE_MS, Math.floor(Math.min(this.options.headersTimeoutMs, this.options.bodyTimeoutMs) / 4)))
@@ -109,6 +125,7 @@ export class ConnectionGuard {
     const server = this.server
     if (server === undefined) return
     server.off('connection', this.onConnection)
+    server.off('secureConnection', this.onSecureConnection)
     server.off('request', this.onRequest)
     server.off('clientError', this.onClientError)
     this.server = undefined
@@ -124,9 +141,34 @@ export class ConnectionGuard {
       this.open++
       socket.on('close', this.onSocketClose)
     }
-    socket[kArrivedAt] = Date.now()
-    if (this.waiting.push(socket) >= this.pruneAt) this.prune()
+    if (this.watchHandshakes) this.watch(socket, Date.now())
     if (this.openSockets() >= this.options.shedAt) this.makeRoom(socket)
+  }
+
+  /** HTTPS: a TCP socket finished its TLS handshake; its TLS socket waits for a request in its place. */
+  private readonly onSecureConnection = (tlsSocket: GuardedSocket): void => {
+    const tcp = (tlsSocket as GuardedSocket & { _parent?: unknown })._parent
+    let arrivedAt: number | undefined
+    if (tcp instanceof Socket && !(tcp instanceof TLSSocket)) {
+      arrivedAt = (tcp as GuardedSocket)[kArrivedAt]
+      ;(tcp as GuardedSocket)[kArrivedAt] = 0
+    } else if (this.watchHandshakes) {
+      this.stopWatchingHandshakes()
+    }
+    this.watch(tlsSocket, arrivedAt || Date.now())
+  }
+
+  private watch(socket: GuardedSocket, arrivedAt: number): void {
+    socket[kArrivedAt] = arrivedAt
+    if (this.waiting.push(socket) >= this.pruneAt) this.prune()
+  }
+
+  /** Node no longer links a TLS socket to its TCP socket: the TCP sockets cannot be told apart from idle ones. */
+  private stopWatchingHandshakes(): void {
+    this.watchHandshakes = false
+    for (const socket of this.waiting) if (!(socket instanceof TLSSocket)) socket[kArrivedAt] = 0
+    this.options.warn('fastify-pusher: this Node version does not link TLS sockets to their TCP sockets (_parent); ' +
+      'connections that never finish their TLS handshake are left to the server\'s handshakeTimeout (120 s unless set)')
   }
 
   private readonly onRequest = (request: IncomingMessage): void => {
@@ -185,9 +227,14 @@ export class ConnectionGuard {
       const waited = now - socket[kArrivedAt]!
       if (waited < young) break
       if (waited >= headersTimeoutMs) {
-        this.options.refusals.refuse('timeout', socket.remoteAddress, `no complete request head within ${headersTimeoutMs} ms: 408, closed`)
         socket[kArrivedAt] = 0
-        endWith408(socket)
+        if (this.tls && !(socket instanceof TLSSocket)) {
+          this.options.refusals.refuse('timeout', socket.remoteAddress, `no TLS handshake and request head within ${headersTimeoutMs} ms: closed`)
+          socket.destroy()
+        } else {
+          this.options.refusals.refuse('timeout', socket.remoteAddress, `no complete request head within ${headersTimeoutMs} ms: 408, closed`)
+          endWith408(socket)
+        }
         continue
       }
       kept.push(socket)

@@ -33,7 +33,7 @@ try {
   base.remove()
 }
 
-const names = { floor: servers.floor!.name, base: `fastify-pusher at ${revision}`, current: 'fastify-pusher, working tree' }
+const names = { floor: servers.floor!.name, base: base.spec.name, current: 'fastify-pusher, working tree' }
 const changes = (['unicast', 'handshake', 'batch'] as const).map((figure) => {
   const ratios = figures[figure]!.current!.map((value, round) => value / figures[figure]!.base![round]!)
   return `| ${figure} | ${median(ratios).toFixed(3)}× | ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)} |`

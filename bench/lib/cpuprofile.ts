@@ -38,7 +38,7 @@ const packageOf = (url: string): string | undefined => {
   return undefined
 }
 
-/** Which samples count: those after the last one whose stack holds a function named `after`, or from the first that holds `from`. */
+/** Which samples count (those after the last one whose stack holds a function named `after`, or from the first that holds `from`), and to whom Node's own time goes. */
 export interface ProfileWindow {
   after?: string
   from?: string

@@ -61,6 +61,8 @@ const MIN_PRUNE_AT = 1024
 /** When a socket came (Date.now()) while it has made no request; 0 once it has. */
 const kArrivedAt = Symbol('fastify-pusher.arrivedAt')
 type GuardedSocket = Socket & { [kArrivedAt]?: number }
+/** net.Server's count of its open sockets, kept for getConnections(). */
+type CountedServer = Server & { _connections?: number }
 
 const TIMEOUT_BODY = JSON.stringify({
   statusCode: 408,
@@ -73,11 +75,8 @@ const TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nC
 
 export class ConnectionGuard {
   private server: Server | undefined
-  /** The server's open sockets: net.Server's own count, or the guard's where Node has none. */
-  private openSockets: () => number = () => 0
-  /** Counted here only where net.Server keeps no count of its own (see attach()). */
-  private open = 0
-  private countOpen = false
+  /** The server's open sockets, counted here only where net.Server keeps no count of its own (see attach()); null otherwise. */
+  private ownCount: number | null = null
   /** An HTTPS server: its TCP sockets wait for their TLS handshake, then their TLS sockets for a request. */
   private tls = false
   /** Whether TCP sockets of an HTTPS server are watched before their handshake (Node links TLS sockets to them). */
@@ -93,22 +92,14 @@ export class ConnectionGuard {
   private arrivingScheduled = false
   private sweepTimer: NodeJS.Timeout | undefined
   private lastIdleClose = 0
-  private readonly onSocketClose: () => void
-
-  constructor(private readonly options: ConnectionGuardOptions) {
-    this.onSocketClose = () => {
-      this.open--
-    }
-  }
+  constructor(private readonly options: ConnectionGuardOptions) {}
 
   attach(server: Server): void {
     this.server = server
     // net.Server counts its sockets for getConnections(), in `_connections`: reading it
     // costs nothing per socket. Should a Node release drop that field, the guard counts
     // them itself, with a 'close' listener per socket.
-    const counted = server as Server & { _connections?: unknown }
-    this.countOpen = typeof counted._connections !== 'number'
-    this.openSockets = this.countOpen ? () => this.open : () => counted._connections as number
+    this.ownCount = typeof (server as CountedServer)._connections === 'number' ? null : 0
     this.tls = server instanceof TlsServer
     tighten(server, this.options)
     server.on('connection', this.onConnection)
@@ -137,8 +128,8 @@ export class ConnectionGuard {
   }
 
   private readonly onConnection = (socket: GuardedSocket): void => {
-    if (this.countOpen) {
-      this.open++
+    if (this.ownCount !== null) {
+      this.ownCount++
       socket.on('close', this.onSocketClose)
     }
     if (this.watchHandshakes) this.watch(socket, Date.now())
@@ -185,11 +176,25 @@ export class ConnectionGuard {
     setImmediate(this.watchSlowBodies)
   }
 
-  /** Drops the sockets that made a request or closed; the list stays within twice what still waits. */
+  private readonly onSocketClose = (): void => {
+    this.ownCount!--
+  }
+
+  /** The server's open sockets. */
+  private openSockets(): number {
+    return this.ownCount ?? (this.server as CountedServer)._connections!
+  }
+
+  /** Drops the sockets that made a request or closed. */
   private prune(): void {
-    this.waiting = this.waiting.filter(stillWaiting)
+    this.replaceWaiting(this.waiting.filter(stillWaiting))
+  }
+
+  /** `waiting` becomes `sockets` (all still waiting), and is pruned again once it doubles. */
+  private replaceWaiting(sockets: GuardedSocket[]): void {
+    this.waiting = sockets
     this.head = 0
-    this.pruneAt = Math.max(MIN_PRUNE_AT, 2 * this.waiting.length)
+    this.pruneAt = Math.max(MIN_PRUNE_AT, 2 * sockets.length)
   }
 
   /** Node's own headersTimeout and requestTimeout (keep-alive sockets after their first request) count too. */
@@ -247,9 +252,7 @@ export class ConnectionGuard {
       }
     }
     for (; i < waiting.length; i++) if (stillWaiting(waiting[i]!)) kept.push(waiting[i]!)
-    this.waiting = kept
-    this.head = 0
-    this.pruneAt = Math.max(MIN_PRUNE_AT, 2 * kept.length)
+    this.replaceWaiting(kept)
     for (const [address, sockets] of idle ?? []) {
       const over = sockets.length - maxIdlePerAddress
       for (let i = 0; i < over; i++) {
